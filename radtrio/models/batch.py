@@ -38,6 +38,9 @@ class ForwardBatch:
     seq_lens: list[int]  # host copy: total tokens per sequence (cached prefix + new)
     extend_lens: list[int]  # host copy: new tokens per sequence
     return_all_logits: bool = False  # True: logits for every new token (scoring); else the last per sequence
+    # Optional [R] int64 rows of the new tokens whose logits to return (overrides both defaults);
+    # the engine uses it to score prompt tokens of some sequences without a [T, vocab] matmul.
+    logits_indices: torch.Tensor | None = None
 
     @property
     def num_seqs(self) -> int:
@@ -63,7 +66,14 @@ class ForwardBatch:
             seq_lens=self.seq_lens,
             extend_lens=self.extend_lens,
             return_all_logits=self.return_all_logits,
+            logits_indices=None
+            if self.logits_indices is None
+            else self.logits_indices.to(device, non_blocking=True),
         )
+
+    def last_token_rows(self) -> torch.Tensor:
+        """Row of each sequence's last new token (where next-token logits come from)."""
+        return self.qo_indptr[1:] - 1
 
     @staticmethod
     def build(
