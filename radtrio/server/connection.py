@@ -150,6 +150,8 @@ class Connection:
         """End the connection at once (its requests are aborted)."""
         if self._drop_reason is None:
             self._drop_reason = reason
+            if reason.startswith("slow consumer"):
+                self.server.slow_consumers += 1
         self.outbox.close()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()

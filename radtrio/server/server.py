@@ -50,10 +50,8 @@ class ServerConfig:
             raise ValueError(f"max_frame_bytes={self.max_frame_bytes}: must be >= 1024")
         if self.max_connections < 1:
             raise ValueError(f"max_connections={self.max_connections}: must be >= 1")
-        if self.max_outbox_bytes < self.max_frame_bytes:
-            raise ValueError(
-                f"max_outbox_bytes={self.max_outbox_bytes}: must be >= max_frame_bytes"
-            )
+        if self.max_outbox_bytes < 4096:
+            raise ValueError(f"max_outbox_bytes={self.max_outbox_bytes}: must be >= 4096")
 
 
 class Server:
@@ -71,6 +69,7 @@ class Server:
         self.addresses: list[str] = []
         self.shutting_down = False
         self.refused_connections = 0
+        self.slow_consumers = 0
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
 
