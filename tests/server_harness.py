@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
+from server_fake_engine import FakeEngine
 
 from radtrio.server.protocol import (
     PROTOCOL_VERSION,
@@ -21,8 +22,6 @@ from radtrio.server.protocol import (
     encode_frame,
 )
 from radtrio.server.server import Server, ServerConfig
-
-from server_fake_engine import FakeEngine
 
 
 class ServerThread:

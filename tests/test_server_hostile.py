@@ -8,6 +8,8 @@ import time
 
 import msgspec
 import pytest
+from server_fake_engine import FakeEngine
+from server_harness import Raw, ServerThread
 
 from radtrio.client import Client, ServerError
 from radtrio.server.protocol import (
@@ -24,9 +26,6 @@ from radtrio.server.protocol import (
     SubscribeStats,
 )
 from radtrio.types import GenerateRequest, SamplingParams
-
-from server_fake_engine import FakeEngine
-from server_harness import Raw, ServerThread
 
 
 @pytest.fixture(scope="module")
