@@ -113,6 +113,11 @@ class RadixTree(Tree[int]):
         root.expand()
         if not needle:
             self._seen = set(self._by_id)
-        if cursor is not None and cursor in self._by_id:
-            self.move_cursor(self._by_id[cursor], animate=False)
+        # Node line numbers exist only after the tree lays out its lines again.
+        self.call_after_refresh(self._restore_view, cursor, scroll_y)
+
+    def _restore_view(self, cursor: int | None, scroll_y: float) -> None:
         self.scroll_to(y=scroll_y, animate=False)
+        node = self._by_id.get(cursor) if cursor is not None else None
+        if node is not None:
+            self.move_cursor(node, animate=False)
