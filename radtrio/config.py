@@ -30,7 +30,8 @@ class EngineConfig:
     def validate(self) -> None:
         if self.schedule_policy not in SCHEDULE_POLICIES:
             raise ValueError(
-                f"schedule_policy={self.schedule_policy!r}: must be one of {', '.join(SCHEDULE_POLICIES)}"
+                f"schedule_policy={self.schedule_policy!r}: "
+                f"must be one of {', '.join(SCHEDULE_POLICIES)}"
             )
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device={self.device!r}: must be auto, cpu or cuda[:N]")

@@ -53,9 +53,19 @@ class SamplingParams(msgspec.Struct, omit_defaults=True, kw_only=True):
         if context_len is not None and self.max_new_tokens > context_len:
             raise bad("max_new_tokens", self.max_new_tokens, f"<= the context length {context_len}")
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:
-            raise bad("min_new_tokens", self.min_new_tokens, f"in [0, max_new_tokens={self.max_new_tokens}]")
-        for name in ("temperature", "top_p", "min_p", "repetition_penalty",
-                     "frequency_penalty", "presence_penalty"):
+            raise bad(
+                "min_new_tokens",
+                self.min_new_tokens,
+                f"in [0, max_new_tokens={self.max_new_tokens}]",
+            )
+        for name in (
+            "temperature",
+            "top_p",
+            "min_p",
+            "repetition_penalty",
+            "frequency_penalty",
+            "presence_penalty",
+        ):
             finite(name, getattr(self, name))
         if not 0.0 <= self.temperature <= 100.0:
             raise bad("temperature", self.temperature, "in [0, 100]")
@@ -112,15 +122,20 @@ class Constraint(msgspec.Struct, omit_defaults=True, kw_only=True):
         ] + (["json"] if self.json else [])
         if len(given) != 1:
             raise RequestError(
-                f"constraint must set exactly one of regex, json_schema, choices, json; got {given or 'none'}"
+                "constraint must set exactly one of regex, json_schema, choices, json; "
+                f"got {given or 'none'}"
             )
         if self.regex is not None and len(self.regex) > 65536:
             raise RequestError(f"constraint.regex has {len(self.regex)} characters: limit 65536")
         if self.json_schema is not None and len(self.json_schema) > 1 << 20:
-            raise RequestError(f"constraint.json_schema has {len(self.json_schema)} characters: limit 1 MiB")
+            raise RequestError(
+                f"constraint.json_schema has {len(self.json_schema)} characters: limit 1 MiB"
+            )
         if self.choices is not None:
             if not self.choices or len(self.choices) > 4096:
-                raise RequestError(f"constraint.choices has {len(self.choices)} entries: must be 1..4096")
+                raise RequestError(
+                    f"constraint.choices has {len(self.choices)} entries: must be 1..4096"
+                )
             if any(not c for c in self.choices):
                 raise RequestError("constraint.choices must not contain an empty string")
 

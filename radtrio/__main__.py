@@ -1,0 +1,4 @@
+from radtrio.cli import main
+import sys
+
+sys.exit(main())
