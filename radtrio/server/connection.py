@@ -433,18 +433,18 @@ class Connection:
                     log.exception("request %s failed in the engine", engine_req.request_id)
                     self.send_error("internal", f"engine error: {type(exc).__name__}: {exc}", rid)
                     return
-            reason = "abort" if scope.cancelled_caught else "error"
+            if scope.cancelled_caught:
+                reason, error = "abort", None
+            elif self.server.shutting_down:
+                reason, error = "abort", "the server is shutting down"
+            else:
+                reason, error = "error", "the engine ended the stream without a result"
             for index in range(req.params.n):
                 if index not in done:
                     self.send(
                         Finished(
                             finished=OutputFinished(
-                                request_id=rid,
-                                index=index,
-                                finish_reason=reason,
-                                error=None
-                                if reason == "abort"
-                                else "the engine ended the stream without a result",
+                                request_id=rid, index=index, finish_reason=reason, error=error
                             )
                         )
                     )
