@@ -1,0 +1,346 @@
+"""AST (see :mod:`radtrio.fsm.regex_parser`) -> Thompson NFA over bytes -> minimized DFA.
+
+Code point sets become UTF-8 byte sequences, so a token that ends in the middle of a
+multi-byte character simply leaves the DFA in an inner state. ``("call", k)`` nodes become
+edges labelled ``k`` (a call of grammar rule ``k``), kept beside the byte transitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from radtrio.types import RequestError
+
+MAX_DFA_STATES = 200_000
+MAX_NFA_STATES = 2_000_000
+
+_UTF8_BOUNDS = ((0, 0x7F, 1), (0x80, 0x7FF, 2), (0x800, 0xFFFF, 3), (0x10000, 0x10FFFF, 4))
+
+
+class AutomatonTooLarge(RequestError):
+    pass
+
+
+def _encode(cp: int, n: int) -> list[int]:
+    if n == 1:
+        return [cp]
+    if n == 2:
+        return [0xC0 | (cp >> 6), 0x80 | (cp & 0x3F)]
+    if n == 3:
+        return [0xE0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F)]
+    return [
+        0xF0 | (cp >> 18),
+        0x80 | ((cp >> 12) & 0x3F),
+        0x80 | ((cp >> 6) & 0x3F),
+        0x80 | (cp & 0x3F),
+    ]
+
+
+def utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
+    """Byte-range sequences whose union is exactly the UTF-8 encodings of [lo, hi]."""
+    out: list[list[tuple[int, int]]] = []
+    todo = []
+    for blo, bhi, n in _UTF8_BOUNDS:
+        a, b = max(lo, blo), min(hi, bhi)
+        if a <= b:
+            todo.append((a, b, n))
+    while todo:
+        a, b, n = todo.pop()
+        split = False
+        for i in range(1, n):
+            m = (1 << (6 * i)) - 1
+            if (a & ~m) != (b & ~m):
+                if a & m:
+                    todo.append((a, a | m, n))
+                    todo.append(((a | m) + 1, b, n))
+                    split = True
+                    break
+                if (b & m) != m:
+                    todo.append((a, (b & ~m) - 1, n))
+                    todo.append((b & ~m, b, n))
+                    split = True
+                    break
+        if split:
+            continue
+        ea, eb = _encode(a, n), _encode(b, n)
+        out.append(list(zip(ea, eb, strict=True)))
+    return out
+
+
+@dataclass
+class NFA:
+    eps: list[list[int]] = field(default_factory=list)
+    edges: list[list[tuple[int, int, int]]] = field(default_factory=list)
+    calls: list[list[tuple[int, int]]] = field(default_factory=list)
+
+    def new(self) -> int:
+        self.eps.append([])
+        self.edges.append([])
+        self.calls.append([])
+        if len(self.eps) > MAX_NFA_STATES:
+            raise AutomatonTooLarge("constraint too large: NFA above 2M states")
+        return len(self.eps) - 1
+
+    def build(self, node) -> tuple[int, int]:
+        kind = node[0]
+        if kind == "set":
+            s, e = self.new(), self.new()
+            for lo, hi in node[1]:
+                for seq in utf8_sequences(lo, hi):
+                    cur = s
+                    for k, (blo, bhi) in enumerate(seq):
+                        nxt = e if k == len(seq) - 1 else self.new()
+                        self.edges[cur].append((blo, bhi, nxt))
+                        cur = nxt
+            return s, e
+        if kind == "bytes":
+            s, e = self.new(), self.new()
+            for lo, hi in node[1]:
+                self.edges[s].append((lo, hi, e))
+            return s, e
+        if kind == "cat":
+            s = self.new()
+            cur = s
+            for child in node[1]:
+                cs, ce = self.build(child)
+                self.eps[cur].append(cs)
+                cur = ce
+            return s, cur
+        if kind == "alt":
+            s, e = self.new(), self.new()
+            for child in node[1]:
+                cs, ce = self.build(child)
+                self.eps[s].append(cs)
+                self.eps[ce].append(e)
+            return s, e
+        if kind == "rep":
+            _, child, lo, hi = node
+            s = self.new()
+            cur = s
+            for _ in range(lo):
+                cs, ce = self.build(child)
+                self.eps[cur].append(cs)
+                cur = ce
+            if hi is None:
+                cs, ce = self.build(child)
+                e = self.new()
+                self.eps[cur].append(cs)
+                self.eps[cur].append(e)
+                self.eps[ce].append(cs)
+                self.eps[ce].append(e)
+                return s, e
+            e = self.new()
+            self.eps[cur].append(e)
+            for _ in range(hi - lo):
+                cs, ce = self.build(child)
+                self.eps[cur].append(cs)
+                self.eps[ce].append(e)
+                cur = ce
+            return s, e
+        if kind == "call":
+            s, e = self.new(), self.new()
+            self.calls[s].append((node[1], e))
+            return s, e
+        raise ValueError(f"unknown node {kind}")
+
+
+@dataclass
+class DFA:
+    """trans[state, byte] -> state or -1; calls[state] = {rule: state}; start is 0."""
+
+    trans: np.ndarray
+    accept: np.ndarray
+    calls: list[dict[int, int]]
+
+    @property
+    def n(self) -> int:
+        return int(self.trans.shape[0])
+
+    def matches(self, data: bytes) -> bool:
+        s = 0
+        for b in data:
+            s = int(self.trans[s, b])
+            if s < 0:
+                return False
+        return bool(self.accept[s])
+
+    def first_bytes(self, state: int = 0) -> np.ndarray:
+        return self.trans[state] >= 0
+
+
+def _closure(nfa: NFA, states) -> frozenset[int]:
+    seen = set(states)
+    stack = list(states)
+    while stack:
+        s = stack.pop()
+        for t in nfa.eps[s]:
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return frozenset(seen)
+
+
+def determinize(nfa: NFA, start: int, end: int) -> DFA:
+    closures: dict[int, frozenset[int]] = {}
+
+    def clo(s: int) -> frozenset[int]:
+        c = closures.get(s)
+        if c is None:
+            c = _closure(nfa, [s])
+            closures[s] = c
+        return c
+
+    first = clo(start)
+    ids = {first: 0}
+    order = [first]
+    rows: list[np.ndarray] = []
+    calls: list[dict[int, int]] = []
+    accept: list[bool] = []
+    i = 0
+    while i < len(order):
+        S = order[i]
+        i += 1
+        row = np.full(256, -1, dtype=np.int32)
+        edges = [e for s in S for e in nfa.edges[s]]
+        if edges:
+            pts = sorted({lo for lo, _, _ in edges} | {hi + 1 for _, hi, _ in edges})
+            for a, b in zip(pts, pts[1:], strict=False):
+                targets = set()
+                for lo, hi, t in edges:
+                    if lo <= a <= hi:
+                        targets |= clo(t)
+                if not targets:
+                    continue
+                key = frozenset(targets)
+                j = ids.get(key)
+                if j is None:
+                    j = len(order)
+                    if j >= MAX_DFA_STATES:
+                        raise AutomatonTooLarge("constraint too large: DFA above 200k states")
+                    ids[key] = j
+                    order.append(key)
+                row[a:b] = j
+        crow: dict[int, set[int]] = {}
+        for s in S:
+            for label, t in nfa.calls[s]:
+                crow.setdefault(label, set()).update(clo(t))
+        cd = {}
+        for label, targets in crow.items():
+            key = frozenset(targets)
+            j = ids.get(key)
+            if j is None:
+                j = len(order)
+                ids[key] = j
+                order.append(key)
+            cd[label] = j
+        rows.append(row)
+        calls.append(cd)
+        accept.append(end in S)
+    return DFA(np.stack(rows), np.array(accept, dtype=bool), calls)
+
+
+def trim(dfa: DFA) -> DFA:
+    """Drop states that cannot reach an accepting state (and unreachable ones); start stays 0."""
+    n = dfa.n
+    rev: list[list[int]] = [[] for _ in range(n)]
+    src, _ = np.nonzero(dfa.trans >= 0)
+    dst = dfa.trans[dfa.trans >= 0]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        rev[b].append(a)
+    for a, cd in enumerate(dfa.calls):
+        for b in cd.values():
+            rev[b].append(a)
+    live = np.zeros(n, dtype=bool)
+    stack = [int(s) for s in np.nonzero(dfa.accept)[0]]
+    for s in stack:
+        live[s] = True
+    while stack:
+        s = stack.pop()
+        for p in rev[s]:
+            if not live[p]:
+                live[p] = True
+                stack.append(p)
+    if not live[0]:
+        return DFA(np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), [{}])
+    # reachability from 0 over live states
+    reach = np.zeros(n, dtype=bool)
+    reach[0] = True
+    stack = [0]
+    while stack:
+        s = stack.pop()
+        nxt = [int(t) for t in np.unique(dfa.trans[s]) if t >= 0] + list(dfa.calls[s].values())
+        for t in nxt:
+            if live[t] and not reach[t]:
+                reach[t] = True
+                stack.append(t)
+    keep = np.nonzero(reach)[0]
+    remap = np.full(n + 1, -1, dtype=np.int32)
+    remap[keep] = np.arange(len(keep), dtype=np.int32)
+    trans = dfa.trans[keep]
+    trans = remap[np.where(trans >= 0, trans, n)]
+    calls = [{k: int(remap[v]) for k, v in dfa.calls[s].items() if remap[v] >= 0} for s in keep]
+    return DFA(trans.astype(np.int32), dfa.accept[keep].copy(), calls)
+
+
+def minimize(dfa: DFA) -> DFA:
+    """Moore partition refinement (vectorised); the start state stays 0."""
+    n = dfa.n
+    labels = sorted({k for cd in dfa.calls for k in cd})
+    ctab = np.full((n, len(labels)), -1, dtype=np.int64)
+    for s, cd in enumerate(dfa.calls):
+        for j, k in enumerate(labels):
+            if k in cd:
+                ctab[s, j] = cd[k]
+    cls = dfa.accept.astype(np.int64)
+    count = len(np.unique(cls))
+    while True:
+        ext = np.append(cls, -1)
+        sig = np.concatenate(
+            [
+                cls[:, None],
+                ext[np.where(dfa.trans >= 0, dfa.trans, n)],
+                ext[np.where(ctab >= 0, ctab, n)],
+            ],
+            axis=1,
+        )
+        _, new = np.unique(sig, axis=0, return_inverse=True)
+        new = new.reshape(-1)
+        c2 = int(new.max()) + 1
+        cls = new.astype(np.int64)
+        if c2 == count:
+            break
+        count = c2
+    # renumber so that the start state's class is 0, in BFS order
+    order = {}
+    queue = [0]
+    order[int(cls[0])] = 0
+    reps = [0]
+    qi = 0
+    while qi < len(queue):
+        s = queue[qi]
+        qi += 1
+        targets = [int(t) for t in dfa.trans[s] if t >= 0] + list(dfa.calls[s].values())
+        for t in targets:
+            c = int(cls[t])
+            if c not in order:
+                order[c] = len(order)
+                reps.append(t)
+                queue.append(t)
+    m = len(reps)
+    remap = np.full(n + 1, -1, dtype=np.int32)
+    for s in range(n):
+        c = order.get(int(cls[s]))
+        if c is not None:
+            remap[s] = c
+    reps_a = np.array(reps)
+    trans = remap[np.where(dfa.trans[reps_a] >= 0, dfa.trans[reps_a], n)].astype(np.int32)
+    calls = [{k: int(remap[v]) for k, v in dfa.calls[r].items()} for r in reps]
+    return DFA(trans.reshape(m, 256), dfa.accept[reps_a].copy(), calls)
+
+
+def compile_ast(node) -> DFA:
+    nfa = NFA()
+    s, e = nfa.build(node)
+    return minimize(trim(determinize(nfa, s, e)))

@@ -1,0 +1,142 @@
+"""The runtime state of one constrained sample: mask, advance, rollback, copy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from radtrio.fsm.grammar import MAX_STACK
+
+if TYPE_CHECKING:
+    from radtrio.fsm.compile import CompiledConstraint
+
+MAX_FORCED_BYTES = 1024
+
+
+class TokenNotAllowed(ValueError):
+    pass
+
+
+class Guide:
+    """Walks a compiled constraint token by token.
+
+    ``history`` holds one configuration per advanced token (the first is the start), so
+    ``rollback(k)`` is a slice; configurations are short int32 arrays (the stack of frames).
+    """
+
+    def __init__(self, compiled: CompiledConstraint) -> None:
+        self.compiled = compiled
+        self.grammar = compiled.grammar
+        self.index = compiled.index
+        stk, depth = self.grammar.initial()
+        self.history: list[tuple[np.ndarray, int, bool]] = [(stk[:depth].copy(), depth, False)]
+
+    # -- state --------------------------------------------------------------------------------
+    def _current(self) -> tuple[np.ndarray, int]:
+        frames, depth, _ = self.history[-1]
+        stk = np.zeros((MAX_STACK, 4), dtype=np.int32)
+        stk[:depth] = frames
+        return stk, depth
+
+    @property
+    def eos_taken(self) -> bool:
+        return self.history[-1][2]
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.history) - 1
+
+    def allowed_mask(self) -> np.ndarray:
+        """Packed bitmask, ``ceil(vocab/32)`` uint32 words; bit t of word t//32 = token t allowed.
+
+        The array is shared with the cache: do not modify it."""
+        if self.eos_taken:
+            return self.index.eos_bits
+        stk, depth = self._current()
+        return self.compiled.mask_for(stk, depth)
+
+    def is_allowed(self, token_id: int) -> bool:
+        m = self.allowed_mask()
+        return 0 <= token_id < self.index.vocab_size and bool(
+            (m[token_id >> 5] >> (token_id & 31)) & 1
+        )
+
+    def advance(self, token_id: int) -> None:
+        """Take ``token_id``; raises :class:`TokenNotAllowed` if the constraint forbids it."""
+        if self.eos_taken:
+            raise TokenNotAllowed(f"token {token_id} after EOS")
+        stk, depth = self._current()
+        if token_id in self.index.eos_ids:
+            if not self.grammar.can_end(stk, depth):
+                raise TokenNotAllowed(f"EOS {token_id} before the constraint is complete")
+            self.history.append((stk[:depth].copy(), depth, True))
+            return
+        data = (
+            self.index.token_bytes[token_id]
+            if 0 <= token_id < len(self.index.token_bytes)
+            else None
+        )
+        if data is None:
+            raise TokenNotAllowed(f"token {token_id} has no text (special or out of range)")
+        nd = self.grammar.step_bytes(stk, depth, data)
+        if nd < 0:
+            raise TokenNotAllowed(f"token {token_id} ({data!r}) is not allowed here")
+        self.history.append((stk[:nd].copy(), nd, False))
+
+    def advance_bytes(self, data: bytes) -> bool:
+        """Consume raw bytes as one step (used to test strings); False if not allowed."""
+        stk, depth = self._current()
+        nd = self.grammar.step_bytes(stk, depth, data)
+        if nd < 0:
+            return False
+        self.history.append((stk[:nd].copy(), nd, False))
+        return True
+
+    def can_end(self) -> bool:
+        if self.eos_taken:
+            return True
+        stk, depth = self._current()
+        return self.grammar.can_end(stk, depth)
+
+    def is_finished(self) -> bool:
+        """EOS taken, or the constraint is complete and nothing more may follow."""
+        if self.eos_taken:
+            return True
+        stk, depth = self._current()
+        if not self.grammar.can_end(stk, depth):
+            return False
+        return not self.grammar.allowed_bytes(stk, depth).any()
+
+    def copy(self) -> Guide:
+        g = Guide.__new__(Guide)
+        g.compiled = self.compiled
+        g.grammar = self.grammar
+        g.index = self.index
+        g.history = list(self.history)
+        return g
+
+    def rollback(self, k: int) -> None:
+        """Undo the last ``k`` advanced tokens."""
+        if k < 0 or k > len(self.history) - 1:
+            raise ValueError(f"rollback({k}) with {len(self.history) - 1} tokens advanced")
+        if k:
+            del self.history[-k:]
+
+    def forced_bytes(self) -> bytes:
+        """The bytes the constraint forces from here (only one byte possible at each step and
+        the constraint cannot end before them); empty when there is a choice."""
+        if self.eos_taken:
+            return b""
+        stk, depth = self._current()
+        out = bytearray()
+        while len(out) < MAX_FORCED_BYTES:
+            if self.grammar.can_end(stk, depth):
+                break
+            allowed = self.grammar.allowed_bytes(stk, depth)
+            if int(allowed.sum()) != 1:
+                break
+            b = int(np.argmax(allowed))
+            depth = self.grammar.step_bytes(stk, depth, bytes([b]))
+            out.append(b)
+        return bytes(out)

