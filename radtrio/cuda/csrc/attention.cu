@@ -1,0 +1,218 @@
+// KV-slot attention: store_kv, split-KV attention over slots (decode and any ragged
+// batch), and the merge of the splits. Layouts follow radtrio/models/batch.py (CSR).
+//
+// q     [rows, Hq, D]   row stride q_stride (elements), heads contiguous (stride D)
+// cache [slots, Hkv, D] contiguous, one tensor per layer for K and for V
+// out   [rows, Hq, D]   row stride out_stride
+// Query row t of sequence b is new token i = t - qo_indptr[b]; it sees the first
+// seq_len - extend_len + i + 1 entries of kv_indices[kv_indptr[b]:kv_indptr[b+1]].
+
+// Write each new token's K and V row into its slot; slot <= 0 is padding and skipped.
+template <typename T>
+__global__ void store_kv(const T* __restrict__ k, i64 k_stride, const T* __restrict__ v,
+                         i64 v_stride, T* __restrict__ k_cache, T* __restrict__ v_cache,
+                         const i64* __restrict__ out_slots, int row_elems) {
+    const int t = blockIdx.x;
+    const i64 slot = out_slots[t];
+    if (slot <= 0) return;
+    const int n = row_elems / 8;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        store_raw8(k_cache + slot * row_elems + i * 8, load_raw8(k + t * k_stride + i * 8));
+        store_raw8(v_cache + slot * row_elems + i * 8, load_raw8(v + t * v_stride + i * 8));
+    }
+}
+
+// One block per (query row, kv head, split): the G query heads of the group share every
+// K/V load. Tiles of 64 tokens: scores -> online softmax (log2 domain) -> P.V.
+// With gridDim.z == 1 the result goes straight to `out`; else normalized partial
+// outputs and their log2-sum-exp go to part_o / part_lse for attn_merge.
+template <typename T, int D, int G>
+__global__ void __launch_bounds__(128)
+attn_split(const T* __restrict__ q, i64 q_stride, const T* __restrict__ k_cache,
+           const T* __restrict__ v_cache, int kv_heads, const i64* __restrict__ qo_indptr,
+           const i64* __restrict__ kv_indptr, const i64* __restrict__ kv_indices, int num_seqs,
+           float scale_log2, T* __restrict__ out, i64 out_stride, float* __restrict__ part_o,
+           float* __restrict__ part_lse) {
+    constexpr int THREADS = 128;
+    constexpr int CH = D / 8;          // 8-element chunks per row
+    constexpr int R = THREADS / CH;    // token lanes
+    constexpr int TILE = 64;
+    constexpr int PER = TILE / R;      // tokens per thread per tile
+    constexpr int WARPS = THREADS / 32;
+    static_assert(D % 8 == 0 && THREADS % CH == 0 && TILE % R == 0 && CH <= 32, "shape");
+
+    __shared__ i64 s_slot[TILE];
+    __shared__ float s_p[G][TILE];
+    __shared__ float s_m[G], s_l[G], s_alpha[G];
+    __shared__ float s_red[WARPS][G * D];
+
+    const int row = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int c = tid % CH, r = tid / CH;
+    const int hq = kv_heads * G;
+
+    // The sequence of this row: the largest b with qo_indptr[b] <= row.
+    int lo = 0, hi = num_seqs - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) >> 1;
+        if (qo_indptr[mid] <= row) lo = mid; else hi = mid - 1;
+    }
+    const int b = lo;
+    const i64 kv_start = kv_indptr[b];
+    const i64 seq_len = kv_indptr[b + 1] - kv_start;
+    const i64 ext = qo_indptr[b + 1] - qo_indptr[b];
+    i64 kv_len = seq_len - ext + (row - qo_indptr[b]) + 1;
+    if (kv_len < 0) kv_len = 0;
+    if (kv_len > seq_len) kv_len = seq_len;
+    i64 chunk = (kv_len + nsplit - 1) / nsplit;
+    chunk = ((chunk + TILE - 1) / TILE) * TILE;
+    const i64 begin = (i64)split * chunk;
+    const i64 end = begin + chunk < kv_len ? begin + chunk : kv_len;
+
+    float qf[G][8];
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+        load8(q + row * q_stride + (kvh * G + g) * D + c * 8, qf[g]);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) qf[g][e] *= scale_log2;
+    }
+    float acc[G][8];
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[g][e] = 0.f;
+    if (tid < G) { s_m[tid] = NEG_INF; s_l[tid] = 0.f; }
+
+    const T* k_base = k_cache + (i64)kvh * D + c * 8;
+    const T* v_base = v_cache + (i64)kvh * D + c * 8;
+    const i64 slot_stride = (i64)kv_heads * D;
+
+    for (i64 base = begin; base < end; base += TILE) {
+        const int n = (int)(end - base < TILE ? end - base : TILE);
+        __syncthreads();  // the previous tile is done with s_slot / s_p
+        if (tid < TILE) s_slot[tid] = tid < n ? kv_indices[kv_start + base + tid] : 0;
+        __syncthreads();
+
+        // Scores: each CH-lane group owns one token at a time.
+        Vec8<T> kr[PER];
+#pragma unroll
+        for (int u = 0; u < PER; ++u) kr[u] = load_raw8(k_base + s_slot[r + u * R] * slot_stride);
+#pragma unroll
+        for (int u = 0; u < PER; ++u) {
+            float kf[8];
+            unpack8(kr[u], kf);
+            float s[G];
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+                float x = 0.f;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) x = fmaf(qf[g][e], kf[e], x);
+#pragma unroll
+                for (int o = CH / 2; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+                s[g] = x;
+            }
+            const int j = r + u * R;
+            if (c == 0) {
+#pragma unroll
+                for (int g = 0; g < G; ++g) s_p[g][j] = j < n ? s[g] : NEG_INF;
+            }
+        }
+        __syncthreads();
+
+        // Online softmax over the tile: one warp per head.
+        for (int g = warp; g < G; g += WARPS) {
+            const float a0 = s_p[g][lane], a1 = s_p[g][lane + 32];
+            const float m_old = s_m[g];
+            const float m_new = fmaxf(m_old, warp_max(fmaxf(a0, a1)));
+            const float p0 = exp2f(a0 - m_new), p1 = exp2f(a1 - m_new);
+            s_p[g][lane] = p0;
+            s_p[g][lane + 32] = p1;
+            const float sum = warp_sum(p0 + p1);
+            if (lane == 0) {
+                const float alpha = exp2f(m_old - m_new);
+                s_alpha[g] = alpha;
+                s_l[g] = s_l[g] * alpha + sum;
+                s_m[g] = m_new;
+            }
+        }
+        __syncthreads();
+
+        // P.V: each thread accumulates its 8 dims for all G heads over its tokens.
+        Vec8<T> vr[PER];
+#pragma unroll
+        for (int u = 0; u < PER; ++u) vr[u] = load_raw8(v_base + s_slot[r + u * R] * slot_stride);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+            const float alpha = s_alpha[g];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[g][e] *= alpha;
+        }
+#pragma unroll
+        for (int u = 0; u < PER; ++u) {
+            const int j = r + u * R;
+            if (j < n) {
+                float vf[8];
+                unpack8(vr[u], vf);
+#pragma unroll
+                for (int g = 0; g < G; ++g) {
+                    const float p = s_p[g][j];
+#pragma unroll
+                    for (int e = 0; e < 8; ++e) acc[g][e] = fmaf(p, vf[e], acc[g][e]);
+                }
+            }
+        }
+    }
+
+    // Sum the token lanes: first inside the warp, then across warps through shared memory.
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+#pragma unroll
+            for (int o = CH; o < 32; o <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+    __syncthreads();
+    if (lane < CH) {
+#pragma unroll
+        for (int g = 0; g < G; ++g)
+#pragma unroll
+            for (int e = 0; e < 8; ++e) s_red[warp][g * D + c * 8 + e] = acc[g][e];
+    }
+    __syncthreads();
+    for (int idx = tid; idx < G * D; idx += THREADS) {
+        const int g = idx / D, d = idx % D;
+        float x = 0.f;
+#pragma unroll
+        for (int w = 0; w < WARPS; ++w) x += s_red[w][idx];
+        const float l = s_l[g];
+        const float o = l > 0.f ? x / l : 0.f;
+        const int h = kvh * G + g;
+        if (nsplit == 1) {
+            out[row * out_stride + h * D + d] = from_float<T>(o);
+        } else {
+            const i64 p = ((i64)row * hq + h) * nsplit + split;
+            part_o[p * D + d] = o;
+            if (d == 0) part_lse[p] = l > 0.f ? s_m[g] + log2f(l) : NEG_INF;
+        }
+    }
+}
+
+// Combine the splits of one (row, head): weights 2^(lse_s - max).
+template <typename T>
+__global__ void attn_merge(const float* __restrict__ part_o, const float* __restrict__ part_lse,
+                           int nsplit, int hq, int head_dim, T* __restrict__ out, i64 out_stride) {
+    const int row = blockIdx.x, h = blockIdx.y;
+    const i64 base = ((i64)row * hq + h) * nsplit;
+    float m = NEG_INF;
+    for (int s = 0; s < nsplit; ++s) m = fmaxf(m, part_lse[base + s]);
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float acc = 0.f, w = 0.f;
+        if (m != NEG_INF) {
+            for (int s = 0; s < nsplit; ++s) {
+                const float e = exp2f(part_lse[base + s] - m);
+                w += e;
+                acc = fmaf(e, part_o[(base + s) * head_dim + d], acc);
+            }
+        }
+        out[row * out_stride + h * head_dim + d] = from_float<T>(w > 0.f ? acc / w : 0.f);
+    }
+}
