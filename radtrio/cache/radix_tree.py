@@ -169,19 +169,16 @@ class RadixTree:
         self.clock = clock
         self._ids = itertools.count(1)
         self._versions = itertools.count()
-        self._init_tree()
-        self.match_queries = 0
-        self.hit_tokens = 0
-        self.inserted_tokens = 0
-        self.evicted_tokens = 0
-
-    def _init_tree(self) -> None:
         empty = np.zeros(0, dtype=np.int64)
-        self.root = TreeNode(0, None, empty, empty, None, None, self.clock())
+        self.root = TreeNode(0, None, empty, empty, None, None, clock())
         self.evictable_size = 0
         self.protected_size = 0
         self.node_count = 0
         self._heap: list[tuple[float, int, TreeNode]] = []
+        self.match_queries = 0
+        self.hit_tokens = 0
+        self.inserted_tokens = 0
+        self.evicted_tokens = 0
 
     # ----------------------------------------------------------------- queries
 
@@ -337,12 +334,15 @@ class RadixTree:
                 f"cannot reset the prefix cache: {locked} nodes ({self.protected_size} tokens) "
                 "are locked by running requests; finish or abort them first"
             )
-        parts = [n.value for n in self._nodes()]
-        for n in self._nodes():
+        nodes = [n for n in self._nodes() if n is not self.root]
+        for n in nodes:
             n.alive = False
-        if parts:
-            self.allocator.free(np.concatenate(parts))
-        self._init_tree()
+        if nodes:
+            self.allocator.free(np.concatenate([n.value for n in nodes]))
+        self.root.children.clear()  # the root stays: requests may hold it unlocked
+        self.evictable_size = 0
+        self.node_count = 0
+        self._heap = []
 
     # ---------------------------------------------------------------- reports
 
