@@ -8,6 +8,7 @@ Styling is in top.tcss.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -29,6 +30,17 @@ from radtrio.tui.widgets.radix_tree import RadixTree
 from radtrio.tui.widgets.requests import RequestsTable
 from radtrio.tui.widgets.throughput import ThroughputPanel
 from radtrio.types import ServerInfo, StatsSnapshot
+
+
+@dataclass(frozen=True)
+class Panels:
+    facts: ServerFacts
+    pool: PoolBar
+    throughput: ThroughputPanel
+    requests: RequestsTable
+    tree: RadixTree
+    tree_summary: Static
+    banner: Static
 
 
 class FilterInput(Input):
@@ -85,6 +97,7 @@ class TopApp(App[int]):
         self.snapshots_received = 0
         self.ever_connected = False
         self.flush_results: list[bool | str] = []  # True/False = server's answer, str = error
+        self.panels: Panels | None = None
         self.feed = Feed(
             source,
             interval_s,
@@ -120,6 +133,17 @@ class TopApp(App[int]):
         self.query_one("#throughput").border_title = f"Throughput · last {minutes:g} min"
         self.query_one("#requests").border_title = "Requests"
         self.query_one(RadixTree).focus()
+        # Panels held by reference: messages still queued while the app shuts down must not
+        # look them up in a DOM that is being torn down.
+        self.panels = Panels(
+            facts=self.query_one(ServerFacts),
+            pool=self.query_one(PoolBar),
+            throughput=self.query_one(ThroughputPanel),
+            requests=self.query_one(RequestsTable),
+            tree=self.query_one(RadixTree),
+            tree_summary=self.query_one("#tree-summary", Static),
+            banner=self.query_one("#banner", Static),
+        )
         self.feed.start()
 
     def on_unmount(self) -> None:
@@ -171,7 +195,8 @@ class TopApp(App[int]):
         self.sub_title = " · ".join(parts)
 
     def watch_info(self, info: ServerInfo | None) -> None:
-        self.query_one(ServerFacts).info = info
+        if self.panels is not None:
+            self.panels.facts.info = info
         self._update_sub_title()
 
     def watch_connected(self, connected: bool) -> None:
@@ -183,17 +208,19 @@ class TopApp(App[int]):
             self.snapshot = self.latest
 
     def watch_banner(self, text: str) -> None:
-        banner = self.query_one("#banner", Static)
+        if self.panels is None:
+            return
+        banner = self.panels.banner
         banner.update(f"⚠ {text}" if text else "")
         banner.set_class(bool(text), "-visible")
 
     def watch_snapshot(self, snap: StatsSnapshot | None) -> None:
-        if snap is None:
+        if snap is None or self.panels is None:
             return
-        self.query_one(ServerFacts).snapshot = snap
-        self.query_one(PoolBar).snapshot = snap
-        self.query_one(ThroughputPanel).show(snap)
-        table = self.query_one(RequestsTable)
+        self.panels.facts.snapshot = snap
+        self.panels.pool.snapshot = snap
+        self.panels.throughput.show(snap)
+        table = self.panels.requests
         table.show_requests(snap.requests)
         table.border_title = f"Requests · {snap.running} running · {snap.queued} queued"
         self._show_tree()
@@ -203,10 +230,10 @@ class TopApp(App[int]):
 
     def _show_tree(self) -> None:
         snap = self.snapshot
-        if snap is None:
+        if snap is None or self.panels is None:
             return
         model = build_tree(snap.tree, self.tree_filter)
-        self.query_one(RadixTree).show_model(model, snap.time_s, self.tree_filter.strip())
+        self.panels.tree.show_model(model, snap.time_s, self.tree_filter.strip())
         total_nodes = max(snap.tree_nodes, model.nodes)
         total_tokens = max(snap.tree_cached_tokens, model.cached_tokens)
         parts = [
@@ -219,7 +246,7 @@ class TopApp(App[int]):
             parts.append(f"[dim]showing the largest {fmt.count(model.nodes)}[/dim]")
         if self.tree_filter.strip():
             parts.append(f"filter “{self.tree_filter.strip()}”: {model.shown_nodes} shown")
-        self.query_one("#tree-summary", Static).update(" · ".join(parts))
+        self.panels.tree_summary.update(" · ".join(parts))
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -260,12 +287,12 @@ class TopApp(App[int]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._flush()
+                self._flush_in_thread()
 
         self.push_screen(ConfirmFlushScreen(tokens), answered)
 
     @work(thread=True, exclusive=True, group="flush")
-    def _flush(self) -> None:
+    def _flush_in_thread(self) -> None:
         try:
             done = self.source.flush_cache()
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps running

@@ -55,34 +55,39 @@ class ThroughputPanel(Vertical):
         self.history = history
 
     def compose(self) -> ComposeResult:
-        yield Chart(
-            self.history,
-            "prefill_tokens_per_s",
-            "Prefill",
-            _tok_s,
-            style="cyan",
-            id="chart-prefill",
-        )
-        yield Chart(
-            self.history,
-            "decode_tokens_per_s",
-            "Decode",
-            _tok_s,
-            style="magenta",
-            id="chart-decode",
-        )
-        yield Chart(
-            self.history,
-            "recent_cache_hit_rate",
-            "Cache hits",
-            _share,
-            fixed_top=1.0,
-            style="green",
-            id="chart-hits",
-        )
-        yield LatencySummary(id="latency")
+        # Children held by reference: show() may run while the app tears the DOM down.
+        self.charts = [
+            Chart(
+                self.history,
+                "prefill_tokens_per_s",
+                "Prefill",
+                _tok_s,
+                style="cyan",
+                id="chart-prefill",
+            ),
+            Chart(
+                self.history,
+                "decode_tokens_per_s",
+                "Decode",
+                _tok_s,
+                style="magenta",
+                id="chart-decode",
+            ),
+            Chart(
+                self.history,
+                "recent_cache_hit_rate",
+                "Cache hits",
+                _share,
+                fixed_top=1.0,
+                style="green",
+                id="chart-hits",
+            ),
+        ]
+        self.latency = LatencySummary(id="latency")
+        yield from self.charts
+        yield self.latency
 
     def show(self, snap: StatsSnapshot) -> None:
-        for chart in self.query(Chart):
+        for chart in self.charts:
             chart.version += 1
-        self.query_one(LatencySummary).snapshot = snap
+        self.latency.snapshot = snap

@@ -1,0 +1,104 @@
+"""Arguments and entry point of `radtrio top` (radtrio/cli.py calls these).
+
+Textual is imported only inside run_top, so `radtrio serve` never loads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+AUTH_ENV = "RADTRIO_AUTH_TOKEN"
+DEFAULT_ADDRESS = "127.0.0.1:30000"
+MIN_INTERVAL_S = 0.05  # what the server accepts for a stats subscription
+MAX_INTERVAL_S = 3600.0
+
+
+def add_top_args(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--connect",
+        metavar="HOST:PORT",
+        help=f"the `radtrio serve` to watch (default {DEFAULT_ADDRESS})",
+    )
+    where.add_argument("--unix", metavar="PATH", help="connect over this unix socket instead")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.33,
+        metavar="S",
+        help="seconds between updates (default 0.33: about 3 a second)",
+    )
+    parser.add_argument(
+        "--history",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds of throughput history the charts show (default 300)",
+    )
+    parser.add_argument(
+        "--max-tree-nodes",
+        type=int,
+        default=200,
+        metavar="N",
+        help="largest radix-tree nodes to fetch each update (default 200)",
+    )
+    parser.add_argument(
+        "--auth-token",
+        default=os.environ.get(AUTH_ENV),
+        help=f"token the server requires (default: ${AUTH_ENV})",
+    )
+
+
+def top_address(args: argparse.Namespace) -> str:
+    if getattr(args, "unix", None):
+        return f"unix:{args.unix}"
+    return args.connect or DEFAULT_ADDRESS
+
+
+def check_top_args(args: argparse.Namespace) -> str | None:
+    """The first problem with the arguments as a message, or None."""
+    interval = args.interval
+    if not (math.isfinite(interval) and MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S):
+        limits = f"[{MIN_INTERVAL_S}, {MAX_INTERVAL_S}] seconds"
+        return f"--interval {interval!r} is invalid: must be in {limits}"
+    if not (math.isfinite(args.history) and 10.0 <= args.history <= 86400.0):
+        return f"--history {args.history!r} is invalid: must be in [10, 86400] seconds"
+    if not 1 <= args.max_tree_nodes <= 100_000:
+        return f"--max-tree-nodes {args.max_tree_nodes} is invalid: must be in [1, 100000]"
+    if args.connect is not None:
+        from radtrio.server.client_common import parse_address
+
+        try:
+            parse_address(args.connect)
+        except ValueError as exc:
+            return f"--connect: {exc}"
+    return None
+
+
+def run_top(args: argparse.Namespace) -> int:
+    problem = check_top_args(args)
+    if problem is not None:
+        print(f"radtrio top: {problem}", file=sys.stderr)
+        return 2
+    from radtrio.tui.client_source import ClientSource
+    from radtrio.tui.source import SourceError
+
+    source = ClientSource(
+        top_address(args), auth_token=args.auth_token, max_tree_nodes=args.max_tree_nodes
+    )
+    # A server that is not there gets a plain message, not a dashboard full of nothing.
+    try:
+        source.connect()
+    except SourceError as exc:
+        print(f"radtrio top: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
+    from radtrio.tui.app import TopApp
+
+    app = TopApp(source, interval_s=args.interval, history_s=args.history)
+    app.run()
+    return app.return_code or 0
