@@ -139,11 +139,78 @@ class NFA:
                 self.eps[ce].append(e)
                 cur = ce
             return s, e
+        if kind == "dfa":
+            d: DFA = node[1]
+            if any(d.calls):
+                raise ValueError("cannot embed a DFA with calls")
+            base = len(self.eps)
+            for _ in range(d.n):
+                self.new()
+            e = self.new()
+            for q in range(d.n):
+                row = d.trans[q]
+                b = 0
+                while b < 256:
+                    t = int(row[b])
+                    if t < 0:
+                        b += 1
+                        continue
+                    c = b
+                    while c + 1 < 256 and row[c + 1] == t:
+                        c += 1
+                    self.edges[base + q].append((b, c, base + t))
+                    b = c + 1
+                if d.accept[q]:
+                    self.eps[base + q].append(e)
+            return base, e
+        if kind == "props":
+            return self._props(node)
         if kind == "call":
             s, e = self.new(), self.new()
             self.calls[s].append((node[1], e))
             return s, e
         raise ValueError(f"unknown node {kind}")
+
+    def _props(self, node) -> tuple[int, int]:
+        """Object members in a fixed order, optional ones skippable, commas only between
+        present members: states F (nothing emitted yet) and R (something emitted)."""
+        _, entries, sep, extra = node
+        s, e = self.new(), self.new()
+        F: int | None = s
+        R: int | None = None
+        for kv, required in entries:
+            q, r2 = self.new(), self.new()
+            if F is not None:
+                self.eps[F].append(q)
+            if R is not None:
+                ss, se = self.build(sep)
+                self.eps[R].append(ss)
+                self.eps[se].append(q)
+            ks, ke = self.build(kv)
+            self.eps[q].append(ks)
+            self.eps[ke].append(r2)
+            if required:
+                F = None
+            elif R is not None:
+                self.eps[R].append(r2)
+            R = r2
+        if extra is not None:
+            qx, x = self.new(), self.new()
+            if F is not None:
+                self.eps[F].append(qx)
+            for src in ([R] if R is not None else []) + [x]:
+                ss, se = self.build(sep)
+                self.eps[src].append(ss)
+                self.eps[se].append(qx)
+            ks, ke = self.build(extra)
+            self.eps[qx].append(ks)
+            self.eps[ke].append(x)
+            self.eps[x].append(e)
+        if F is not None:
+            self.eps[F].append(e)
+        if R is not None:
+            self.eps[R].append(e)
+        return s, e
 
 
 @dataclass
@@ -241,16 +308,30 @@ def determinize(nfa: NFA, start: int, end: int) -> DFA:
     return DFA(np.stack(rows), np.array(accept, dtype=bool), calls)
 
 
+def _distinct_columns(trans: np.ndarray) -> np.ndarray:
+    """One representative byte per class of bytes that every state treats alike."""
+    _, idx = np.unique(trans.T, axis=0, return_index=True)
+    return np.sort(idx)
+
+
+def _successors(dfa: DFA, cols: np.ndarray) -> list[list[int]]:
+    sub = dfa.trans[:, cols]
+    out = []
+    for s in range(dfa.n):
+        row = sub[s]
+        nxt = set(row[row >= 0].tolist())
+        nxt.update(dfa.calls[s].values())
+        out.append(list(nxt))
+    return out
+
+
 def trim(dfa: DFA) -> DFA:
     """Drop states that cannot reach an accepting state (and unreachable ones); start stays 0."""
     n = dfa.n
+    succ = _successors(dfa, _distinct_columns(dfa.trans))
     rev: list[list[int]] = [[] for _ in range(n)]
-    src, _ = np.nonzero(dfa.trans >= 0)
-    dst = dfa.trans[dfa.trans >= 0]
-    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
-        rev[b].append(a)
-    for a, cd in enumerate(dfa.calls):
-        for b in cd.values():
+    for a, nxt in enumerate(succ):
+        for b in nxt:
             rev[b].append(a)
     live = np.zeros(n, dtype=bool)
     stack = [int(s) for s in np.nonzero(dfa.accept)[0]]
@@ -264,17 +345,17 @@ def trim(dfa: DFA) -> DFA:
                 stack.append(p)
     if not live[0]:
         return DFA(np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), [{}])
-    # reachability from 0 over live states
     reach = np.zeros(n, dtype=bool)
     reach[0] = True
     stack = [0]
     while stack:
         s = stack.pop()
-        nxt = [int(t) for t in np.unique(dfa.trans[s]) if t >= 0] + list(dfa.calls[s].values())
-        for t in nxt:
+        for t in succ[s]:
             if live[t] and not reach[t]:
                 reach[t] = True
                 stack.append(t)
+    if reach.all():
+        return dfa
     keep = np.nonzero(reach)[0]
     remap = np.full(n + 1, -1, dtype=np.int32)
     remap[keep] = np.arange(len(keep), dtype=np.int32)
@@ -284,56 +365,61 @@ def trim(dfa: DFA) -> DFA:
     return DFA(trans.astype(np.int32), dfa.accept[keep].copy(), calls)
 
 
+def _row_ids(sig: np.ndarray) -> np.ndarray:
+    """Dense ids of equal rows (hash rows through a void view: much faster than axis=0)."""
+    sig = np.ascontiguousarray(sig)
+    v = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).reshape(-1)
+    _, inv = np.unique(v, return_inverse=True)
+    return inv.reshape(-1).astype(np.int64)
+
+
 def minimize(dfa: DFA) -> DFA:
-    """Moore partition refinement (vectorised); the start state stays 0."""
+    """Moore partition refinement (vectorised over byte classes); the start state stays 0."""
     n = dfa.n
+    cols = _distinct_columns(dfa.trans)
+    sub = dfa.trans[:, cols]
     labels = sorted({k for cd in dfa.calls for k in cd})
     ctab = np.full((n, len(labels)), -1, dtype=np.int64)
     for s, cd in enumerate(dfa.calls):
         for j, k in enumerate(labels):
             if k in cd:
                 ctab[s, j] = cd[k]
+    succ = np.concatenate([sub.astype(np.int64), ctab], axis=1)
+    succ = np.where(succ >= 0, succ, n)
     cls = dfa.accept.astype(np.int64)
     count = len(np.unique(cls))
     while True:
         ext = np.append(cls, -1)
-        sig = np.concatenate(
-            [
-                cls[:, None],
-                ext[np.where(dfa.trans >= 0, dfa.trans, n)],
-                ext[np.where(ctab >= 0, ctab, n)],
-            ],
-            axis=1,
-        )
-        _, new = np.unique(sig, axis=0, return_inverse=True)
-        new = new.reshape(-1)
+        sig = np.concatenate([cls[:, None], ext[succ]], axis=1)
+        new = _row_ids(sig)
         c2 = int(new.max()) + 1
-        cls = new.astype(np.int64)
+        cls = new
         if c2 == count:
             break
         count = c2
+    if count == n:
+        return dfa
     # renumber so that the start state's class is 0, in BFS order
-    order = {}
-    queue = [0]
-    order[int(cls[0])] = 0
+    order = {int(cls[0]): 0}
     reps = [0]
+    queue = [0]
     qi = 0
     while qi < len(queue):
         s = queue[qi]
         qi += 1
-        targets = [int(t) for t in dfa.trans[s] if t >= 0] + list(dfa.calls[s].values())
-        for t in targets:
+        for t in succ[s].tolist():
+            if t >= n:
+                continue
             c = int(cls[t])
             if c not in order:
                 order[c] = len(order)
                 reps.append(t)
                 queue.append(t)
     m = len(reps)
-    remap = np.full(n + 1, -1, dtype=np.int32)
-    for s in range(n):
-        c = order.get(int(cls[s]))
-        if c is not None:
-            remap[s] = c
+    lut = np.full(count, -1, dtype=np.int32)
+    for c, i in order.items():
+        lut[c] = i
+    remap = np.append(lut[cls], -1).astype(np.int32)
     reps_a = np.array(reps)
     trans = remap[np.where(dfa.trans[reps_a] >= 0, dfa.trans[reps_a], n)].astype(np.int32)
     calls = [{k: int(remap[v]) for k, v in dfa.calls[r].items()} for r in reps]
@@ -344,3 +430,42 @@ def compile_ast(node) -> DFA:
     nfa = NFA()
     s, e = nfa.build(node)
     return minimize(trim(determinize(nfa, s, e)))
+
+
+def product(a: DFA, b: DFA, op: str) -> DFA:
+    """Product of two call-free DFAs: op is "and" (intersection) or "diff" (a minus b)."""
+    if any(a.calls) or any(b.calls):
+        raise ValueError("product of DFAs with calls")
+    ids = {(0, 0): 0}
+    order = [(0, 0)]
+    rows: list[np.ndarray] = []
+    acc: list[bool] = []
+    i = 0
+    while i < len(order):
+        p, q = order[i]
+        i += 1
+        tp = a.trans[p]
+        tq = b.trans[q] if q >= 0 else np.full(256, -1, dtype=np.int32)
+        row = np.full(256, -1, dtype=np.int32)
+        for byte in np.nonzero(tp >= 0)[0].tolist():
+            nq = int(tq[byte])
+            if op == "and" and nq < 0:
+                continue
+            key = (int(tp[byte]), nq)
+            j = ids.get(key)
+            if j is None:
+                j = len(order)
+                if j >= MAX_DFA_STATES:
+                    raise AutomatonTooLarge("constraint too large: DFA above 200k states")
+                ids[key] = j
+                order.append(key)
+            row[byte] = j
+        rows.append(row)
+        in_b = q >= 0 and bool(b.accept[q])
+        acc.append(bool(a.accept[p]) and (in_b if op == "and" else not in_b))
+    d = DFA(np.stack(rows), np.array(acc, dtype=bool), [{} for _ in rows])
+    return minimize(trim(d))
+
+
+def is_empty(d: DFA) -> bool:
+    return not bool(trim(d).accept.any())

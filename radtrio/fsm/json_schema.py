@@ -1,0 +1,1184 @@
+"""JSON Schema (draft 2020-12 and the older keywords real schemas use) -> grammar.
+
+Each subschema becomes an AST (see :mod:`radtrio.fsm.regex_parser`) of its compact JSON
+serialization (``json.dumps(v, separators=(",", ":"), ensure_ascii=False)``, object keys in
+the schema's ``properties`` order, then other keys). Recursive ``$ref`` targets, JSON-any values
+and large ``minLength/maxLength/minItems/maxItems`` become grammar rules (calls; counters for
+the bounds) instead of being flattened.
+
+Everything the compiler does not model exactly is refused with a :class:`SchemaError` naming
+the keyword and its JSON pointer (``lenient=True`` ignores such keywords instead), so a
+compiled schema never accepts an instance that the schema rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import unquote
+
+from radtrio.fsm import json_numbers as jn
+from radtrio.fsm.automaton import AutomatonTooLarge, compile_ast, is_empty, product
+from radtrio.fsm.grammar import Grammar, GrammarBuilder, GrammarConflict
+from radtrio.fsm.regex_parser import (
+    EMPTY,
+    N_alt,
+    N_cat,
+    N_lit,
+    N_rep,
+    N_set,
+    RegexError,
+    negate,
+    normalize,
+    parse_pattern_search,
+    parse_regex,
+)
+from radtrio.types import RequestError
+
+NOTHING = ("alt", [])
+WS_MAX = 20
+COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
+ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
+
+ANNOTATIONS = {
+    "title",
+    "description",
+    "$comment",
+    "examples",
+    "example",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$schema",
+    "$id",
+    "id",
+    "$anchor",
+    "$defs",
+    "definitions",
+    "contentMediaType",
+    "contentEncoding",
+    "contentSchema",
+    "discriminator",
+    "xml",
+    "externalDocs",
+    "$vocabulary",
+    "markdownDescription",
+    "enumDescriptions",
+    "$dynamicAnchor",
+    "errorMessage",
+    "tsType",
+    "additionalItems_comment",
+}
+SUPPORTED = {
+    "type",
+    "enum",
+    "const",
+    "$ref",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "nullable",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "unevaluatedItems",
+    "properties",
+    "required",
+    "additionalProperties",
+    "patternProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "unevaluatedProperties",
+    "if",
+    "then",
+    "else",
+    "$dynamicRef",
+    "$recursiveRef",
+    "$recursiveAnchor",
+}
+
+FORMATS = {
+    "date": r"(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+    r"|02-(?:0[1-9]|1\d|2[0-8]))|(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)",
+    "time": r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
+    "email": r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,}",
+    "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+    r"-[0-9a-fA-F]{12}",
+    "ipv4": r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)",
+    "hostname": r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,8}",
+    "uri": r"[A-Za-z][A-Za-z0-9+.-]*:(?://(?:[A-Za-z0-9._~!$&'()*+,;=:-]|%[0-9A-Fa-f]{2})*)?"
+    r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]"
+    r"|%[0-9A-Fa-f]{2})*)?(?:#(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?",
+}
+FORMATS["date-time"] = FORMATS["date"] + "T" + FORMATS["time"]
+
+_JSON_ESCAPES = {
+    0x22: '\\"',
+    0x5C: "\\\\",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+    0x08: "\\b",
+    0x0C: "\\f",
+}
+
+
+class SchemaError(RequestError):
+    """An unsupported or invalid schema feature: names the keyword and its JSON pointer."""
+
+    def __init__(self, keyword: str, pointer: str, why: str = "is not supported") -> None:
+        super().__init__(f"json_schema keyword {keyword!r} at {pointer or '#'} {why}")
+        self.keyword = keyword
+        self.pointer = pointer or "#"
+
+
+def json_chars(ranges) -> Any:
+    """AST of one string character from ``ranges`` as json.dumps(ensure_ascii=False) writes it."""
+    ranges = normalize(ranges)
+    special = [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
+    plain = normalize(
+        [
+            (max(lo, a), min(hi, b))
+            for lo, hi in ranges
+            for a, b in _gaps(special)
+            if max(lo, a) <= min(hi, b)
+        ]
+    )
+    alts = [("set", plain)] if plain else []
+    for lo, hi in ranges:
+        for cp in range(lo, min(hi, 0x5C) + 1):
+            if cp < 0x20 or cp in (0x22, 0x5C):
+                alts.append(N_lit(_JSON_ESCAPES.get(cp, f"\\u{cp:04x}")))
+    return alts[0] if len(alts) == 1 else ("alt", alts)
+
+
+def _gaps(special) -> list[tuple[int, int]]:
+    return negate(special)
+
+
+def json_escape_ast(node) -> Any:
+    """Map a regex AST over decoded characters to one over their JSON-escaped form."""
+    kind = node[0]
+    if kind == "set":
+        return json_chars(node[1])
+    if kind in ("cat", "alt"):
+        return (kind, [json_escape_ast(c) for c in node[1]])
+    if kind == "rep":
+        return ("rep", json_escape_ast(node[1]), node[2], node[3])
+    return node
+
+
+ANY_CHAR = json_chars([(0, 0x10FFFF)])
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "integer" if v.is_integer() else "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _dec(x: Any, keyword: str, ptr: str) -> Decimal:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise SchemaError(keyword, ptr, f"must be a number, got {x!r}")
+    try:
+        d = Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
+    except InvalidOperation as e:  # pragma: no cover - float repr is always valid
+        raise SchemaError(keyword, ptr, "is not a finite number") from e
+    if not d.is_finite():
+        raise SchemaError(keyword, ptr, "is not a finite number")
+    return d
+
+
+class SchemaCompiler:
+    def __init__(self, root: Any, flexible: bool, lenient: bool, use_counters: bool = True) -> None:
+        self.root = root
+        self.flexible = flexible
+        self.lenient = lenient
+        self.use_counters = use_counters
+        self.b = GrammarBuilder()
+        self.ws = N_rep(N_set([(9, 10), (13, 13), (32, 32)]), 0, WS_MAX) if flexible else EMPTY
+        self.any_rule: int | None = None
+        self.ref_rules: dict[str, int] = {}
+        self.ref_stack: list[str] = []
+        self.recursive: set[str] = set()
+        self.string_rules: dict[tuple[int, int | None], int] = {}
+        self.char_rule: int | None = None
+        self.ids: dict[str, str] = {}
+        self._index_ids(root, "#")
+
+    # -- helpers ------------------------------------------------------------------------------
+    def unsupported(self, keyword: str, ptr: str, why: str = "is not supported") -> None:
+        if not self.lenient:
+            raise SchemaError(keyword, ptr, why)
+
+    def _index_ids(self, node: Any, ptr: str) -> None:
+        if isinstance(node, dict):
+            for key in ("$id", "id"):
+                v = node.get(key)
+                if isinstance(v, str) and not v.startswith("#"):
+                    self.ids.setdefault(v.rstrip("#"), ptr)
+            anchor = node.get("$anchor")
+            if isinstance(anchor, str):
+                self.ids.setdefault("#" + anchor, ptr)
+            for k, v in node.items():
+                if k in ("enum", "const", "examples", "default"):
+                    continue
+                self._index_ids(v, f"{ptr}/{k.replace('~', '~0').replace('/', '~1')}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                self._index_ids(v, f"{ptr}/{i}")
+
+    def resolve(self, ref: str, ptr: str) -> tuple[Any, str]:
+        target = ref
+        if not ref.startswith("#"):
+            base, _, frag = ref.partition("#")
+            if base in self.ids:
+                start = self.ids[base]
+                target = start + (frag if frag.startswith("/") else "")
+                if frag and not frag.startswith("/"):
+                    target = self.ids.get("#" + frag, "")
+            else:
+                # a $ref to the document's own $id, or a remote one
+                rid = self.root.get("$id", "") if isinstance(self.root, dict) else ""
+                if rid and base and rid.rstrip("#").endswith(base):
+                    target = "#" + frag
+                else:
+                    raise SchemaError("$ref", ptr, f"points outside the schema ({ref!r})")
+        elif ref != "#" and not ref.startswith("#/"):
+            if ref in self.ids:
+                target = self.ids[ref]
+            else:
+                raise SchemaError("$ref", ptr, f"unknown anchor {ref!r}")
+        if not target:
+            raise SchemaError("$ref", ptr, f"cannot resolve {ref!r}")
+        node = self.root
+        for part in target[1:].split("/")[1:] if target != "#" else []:
+            part = unquote(part).replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise SchemaError("$ref", ptr, f"cannot resolve {ref!r}")
+        return node, target
+
+    def any_ast(self):
+        if self.any_rule is None:
+            self.any_rule = self.b.reserve()
+            call = ("call", self.any_rule)
+            self.b.set_dfa(self.any_rule, self._any_body(call))
+        return ("call", self.any_rule)
+
+    def _any_body(self, call):
+        ws, sep = self.ws, N_cat(self.ws, N_lit(","), self.ws)
+        string = N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"'))
+        kv = N_cat(string, ws, N_lit(":"), ws, call)
+        obj = N_cat(
+            N_lit("{"), ws, N_rep(N_cat(kv, N_rep(N_cat(sep, kv), 0, None)), 0, 1), ws, N_lit("}")
+        )
+        arr = N_cat(
+            N_lit("["),
+            ws,
+            N_rep(N_cat(call, N_rep(N_cat(sep, call), 0, None)), 0, 1),
+            ws,
+            N_lit("]"),
+        )
+        return N_alt(
+            N_lit("null"),
+            N_lit("true"),
+            N_lit("false"),
+            parse_regex(jn.NUMBER, "ecma"),
+            string,
+            obj,
+            arr,
+        )
+
+    # -- entry ----------------------------------------------------------------------------------
+    def compile(self) -> Grammar:
+        ast = self.value(self.root, "#")
+        root = self.b.add_dfa(ast)
+        return self.b.finish(root)
+
+    # -- schema -> AST --------------------------------------------------------------------------
+    def value(self, schema: Any, ptr: str):
+        if schema is True:
+            return self.any_ast()
+        if schema is False:
+            return NOTHING
+        if not isinstance(schema, dict):
+            raise SchemaError("(schema)", ptr, f"must be an object or a boolean, got {schema!r}")
+        if "$ref" in schema:
+            return self._ref(schema, ptr)
+        for k in (
+            "$dynamicRef",
+            "$recursiveRef",
+            "if",
+            "then",
+            "else",
+            "dependentSchemas",
+            "unevaluatedItems",
+        ):
+            if k in schema:
+                self.unsupported(k, ptr)
+        if "allOf" in schema:
+            merged = dict(schema)
+            subs = merged.pop("allOf")
+            if not isinstance(subs, list):
+                raise SchemaError("allOf", ptr, "must be an array")
+            acc: Any = merged
+            for i, s in enumerate(subs):
+                acc = self.merge(acc, s, f"{ptr}/allOf/{i}")
+            return self.value(acc, ptr)
+        if "anyOf" in schema or "oneOf" in schema:
+            key = "anyOf" if "anyOf" in schema else "oneOf"
+            rest = {k: v for k, v in schema.items() if k != key}
+            if "anyOf" in rest and "oneOf" in rest:
+                pass
+            branches_src = schema[key]
+            if not isinstance(branches_src, list) or not branches_src:
+                raise SchemaError(key, ptr, "must be a non-empty array")
+            siblings = {k: v for k, v in rest.items() if k not in ANNOTATIONS}
+            branches = []
+            for i, br in enumerate(branches_src):
+                bp = f"{ptr}/{key}/{i}"
+                branches.append((self.merge(siblings, br, bp) if siblings else br, bp))
+            if key == "oneOf":
+                self._check_disjoint([b for b, _ in branches], ptr)
+            return N_alt(*[self.value(b, bp) for b, bp in branches])
+        if "not" in schema:
+            rest = {k: v for k, v in schema.items() if k != "not"}
+            return self.value(self.apply_not(rest, schema["not"], f"{ptr}/not"), ptr)
+        return self._typed(schema, ptr)
+
+    def _ref(self, schema: dict, ptr: str):
+        ref = schema["$ref"]
+        if not isinstance(ref, str):
+            raise SchemaError("$ref", ptr, "must be a string")
+        siblings = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
+        target, tptr = self.resolve(ref, ptr)
+        if siblings:
+            if tptr in self.ref_stack:
+                self.unsupported("$ref", ptr, "recursive reference with sibling keywords")
+                return self.value(siblings, ptr)
+            self.ref_stack.append(tptr)
+            try:
+                return self.value(self.merge(siblings, target, tptr), ptr)
+            finally:
+                self.ref_stack.pop()
+        if tptr in self.ref_stack:
+            self.recursive.add(tptr)
+            rid = self.ref_rules.get(tptr)
+            if rid is None:
+                rid = self.b.reserve()
+                self.ref_rules[tptr] = rid
+            return ("call", rid)
+        if len(self.ref_stack) > 200:
+            raise SchemaError("$ref", ptr, "nests too deeply")
+        self.ref_stack.append(tptr)
+        try:
+            ast = self.value(target, tptr)
+        finally:
+            self.ref_stack.pop()
+        if tptr in self.recursive and tptr not in self.ref_stack:
+            rid = self.ref_rules[tptr]
+            if self.b.rules[rid] is None:
+                self.b.set_dfa(rid, ast)
+            return ("call", rid)
+        return ast
+
+    # -- merging (allOf, siblings of anyOf/oneOf/$ref) -------------------------------------------
+    def merge(self, a: Any, b: Any, ptr: str) -> Any:
+        if a is True or a == {}:
+            return b
+        if b is True or b == {}:
+            return a
+        if a is False or b is False:
+            return False
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            raise SchemaError("allOf", ptr, "subschemas must be objects or booleans")
+        a = self._deref(a, ptr)
+        b = self._deref(b, ptr)
+        if a is False or b is False:
+            return False
+        if a is True:
+            return b
+        if b is True:
+            return a
+        if "allOf" in a or "allOf" in b:
+            out: Any = {k: v for k, v in a.items() if k != "allOf"}
+            for i, s in enumerate(a.get("allOf", [])):
+                out = self.merge(out, s, f"{ptr}/allOf/{i}")
+            rest_b = {k: v for k, v in b.items() if k != "allOf"}
+            out = self.merge(out, rest_b, ptr)
+            for i, s in enumerate(b.get("allOf", [])):
+                out = self.merge(out, s, f"{ptr}/allOf/{i}")
+            return out
+        out = {}
+        for k in set(a) | set(b):
+            if k in ANNOTATIONS:
+                continue
+            if k not in a or k not in b:
+                out[k] = a[k] if k in a else b[k]
+                continue
+            va, vb = a[k], b[k]
+            if va == vb and k not in ("properties", "additionalProperties"):
+                out[k] = va
+                continue
+            if k == "type":
+                ta = {va} if isinstance(va, str) else set(va)
+                tb = {vb} if isinstance(vb, str) else set(vb)
+                t = set()
+                for x in ta:
+                    for y in tb:
+                        if x == y:
+                            t.add(x)
+                        elif {x, y} == {"integer", "number"}:
+                            t.add("integer")
+                out[k] = sorted(t)
+            elif k == "required":
+                out[k] = list(dict.fromkeys(list(va) + list(vb)))
+            elif k in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"):
+                if isinstance(va, bool) or isinstance(vb, bool):
+                    self.unsupported(k, ptr, "boolean form cannot be merged")
+                out[k] = max(va, vb)
+            elif k in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"):
+                if isinstance(va, bool) or isinstance(vb, bool):
+                    self.unsupported(k, ptr, "boolean form cannot be merged")
+                out[k] = min(va, vb)
+            elif k in ("enum", "const"):
+                la = va if k == "enum" else [va]
+                lb = vb if k == "enum" else [vb]
+                sb = {_dumps(x) for x in lb}
+                out["enum"] = [x for x in la if _dumps(x) in sb]
+                out.pop("const", None)
+            elif k == "pattern":
+                out["pattern"] = va
+                out.setdefault("_patterns", []).append(vb)
+            elif k in ("items", "additionalItems", "not", "contains", "propertyNames"):
+                if k == "not":
+                    out[k] = {"anyOf": [va, vb]}
+                elif isinstance(va, list) or isinstance(vb, list):
+                    self.unsupported(k, ptr, "array form cannot be merged")
+                    out[k] = va
+                else:
+                    out[k] = {"allOf": [va, vb]}
+            elif k == "prefixItems":
+                n = max(len(va), len(vb))
+                ra, rb = a.get("items", True), b.get("items", True)
+                out[k] = [
+                    {"allOf": [va[i] if i < len(va) else ra, vb[i] if i < len(vb) else rb]}
+                    for i in range(n)
+                ]
+            elif k in ("properties", "additionalProperties", "patternProperties"):
+                continue  # below
+            elif k in ("anyOf", "oneOf"):
+                if len(va) * len(vb) > 64:
+                    self.unsupported(k, ptr, "two anyOf/oneOf lists are too large to combine")
+                out[k] = [self.merge(x, y, ptr) for x in va for y in vb]
+                if k == "oneOf":
+                    self.unsupported("oneOf", ptr, "two oneOf lists cannot be combined exactly")
+            elif k == "format":
+                self.unsupported(k, ptr, f"two different formats {va!r} and {vb!r}")
+                out[k] = va
+            elif k == "uniqueItems":
+                out[k] = bool(va) or bool(vb)
+            elif k == "multipleOf":
+                out[k] = va if va == vb else None
+                if va != vb:
+                    self.unsupported(k, ptr, "two different multipleOf values")
+            elif k == "nullable":
+                out[k] = bool(va) and bool(vb)
+            elif k == "_patterns":
+                out[k] = list(va) + list(vb)
+            else:
+                self.unsupported(k, ptr, "cannot be merged (allOf)")
+                out[k] = va
+        if "_patterns" in a or "_patterns" in b or "pattern" in out:
+            pats = list(a.get("_patterns", [])) + list(b.get("_patterns", []))
+            for s in (a, b):
+                if "pattern" in s:
+                    pats.append(s["pattern"])
+            out.pop("pattern", None)
+            if pats:
+                out["_patterns"] = list(dict.fromkeys(pats))
+        if "nullable" in out and ("nullable" not in a or "nullable" not in b):
+            out["nullable"] = False
+        # properties: keys of one side are "additional" for the other
+        if any(
+            k in s
+            for s in (a, b)
+            for k in ("properties", "additionalProperties", "patternProperties")
+        ):
+            if a.get("patternProperties") or b.get("patternProperties"):
+                self.unsupported("patternProperties", ptr, "cannot be merged (allOf)")
+            pa, pb = a.get("properties", {}), b.get("properties", {})
+            aa, ab = a.get("additionalProperties", True), b.get("additionalProperties", True)
+            props = {}
+            for name in list(pa) + [n for n in pb if n not in pa]:
+                props[name] = self.merge(pa.get(name, aa), pb.get(name, ab), ptr)
+            out["properties"] = props
+            out["additionalProperties"] = self.merge(aa, ab, ptr)
+            if a.get("patternProperties") or b.get("patternProperties"):
+                out["patternProperties"] = a.get("patternProperties") or b.get("patternProperties")
+        return out
+
+    def _deref(self, s: Any, ptr: str) -> Any:
+        hops = 0
+        while isinstance(s, dict) and "$ref" in s:
+            target, tptr = self.resolve(s["$ref"], ptr)
+            rest = {k: v for k, v in s.items() if k != "$ref"}
+            if tptr in self.ref_stack:
+                self.unsupported("allOf", ptr, "merges a recursive $ref")
+                return rest
+            hops += 1
+            if hops > 50:
+                raise SchemaError("$ref", ptr, "reference cycle")
+            if not rest:
+                s = target
+            else:
+                self.ref_stack.append(tptr)
+                try:
+                    s = self.merge(rest, target, tptr)
+                finally:
+                    self.ref_stack.pop()
+        return s
+
+    # -- not ------------------------------------------------------------------------------------
+    def apply_not(self, rest: dict, neg: Any, ptr: str) -> Any:
+        neg = self._deref(neg, ptr)
+        if neg is True or neg == {}:
+            return False
+        if neg is False:
+            return rest
+        if not isinstance(neg, dict):
+            raise SchemaError("not", ptr, "must be a schema")
+        neg = {k: v for k, v in neg.items() if k not in ANNOTATIONS}
+        if set(neg) == {"anyOf"}:
+            out: Any = rest
+            for i, s in enumerate(neg["anyOf"]):
+                if out is False:
+                    return False
+                out = self.apply_not(out, s, f"{ptr}/anyOf/{i}")
+            return out
+        if set(neg) == {"type"}:
+            t = neg["type"]
+            excluded = {t} if isinstance(t, str) else set(t)
+            types = self._types(rest)
+            keep = [
+                x
+                for x in types
+                if x not in excluded and not (x == "integer" and "number" in excluded)
+            ]
+            out = dict(rest)
+            if "integer" in excluded and "number" in keep:
+                out["_nonint"] = True
+            if not keep:
+                return False
+            out["type"] = keep
+            return out
+        if set(neg) <= {"enum", "const"} and neg:
+            vals = list(neg.get("enum", [])) + ([neg["const"]] if "const" in neg else [])
+            out = dict(rest)
+            out["_exclude"] = list(rest.get("_exclude", [])) + vals
+            return out
+        if (
+            set(neg) == {"required"}
+            and isinstance(neg["required"], list)
+            and len(neg["required"]) == 1
+        ):
+            name = neg["required"][0]
+            out = dict(rest)
+            props = dict(out.get("properties", {}))
+            props[name] = False
+            out["properties"] = props
+            return out
+        if set(neg) == {"required"} and neg["required"] == []:
+            return False
+        self.unsupported("not", ptr, f"with keywords {sorted(neg)} is not supported")
+        return rest
+
+    # -- oneOf ----------------------------------------------------------------------------------
+    def _types(self, s: Any) -> list[str]:
+        if s is True:
+            return list(ALL_TYPES) + ["integer"]
+        if s is False:
+            return []
+        s = self._deref(s, "#")
+        if not isinstance(s, dict):
+            return []
+        if "enum" in s or "const" in s:
+            vals = s.get("enum", []) if "enum" in s else [s["const"]]
+            return sorted({_json_type(v) for v in vals})
+        t = s.get("type")
+        if t is None:
+            types = list(ALL_TYPES) + ["integer"]
+        else:
+            types = [t] if isinstance(t, str) else list(t)
+        if s.get("nullable") is True and "null" not in types:
+            types.append("null")
+        for key in ("anyOf", "oneOf"):
+            if key in s and isinstance(s[key], list):
+                sub = set()
+                for br in s[key]:
+                    sub |= set(self._types(br))
+                types = [
+                    x
+                    for x in types
+                    if x in sub
+                    or (x == "integer" and "number" in sub)
+                    or (x == "number" and "integer" in sub)
+                ]
+        return types
+
+    def _literals(self, s: Any) -> set[str] | None:
+        s = self._deref(s, "#")
+        if isinstance(s, dict):
+            if "const" in s:
+                return {_dumps(s["const"])}
+            if "enum" in s and isinstance(s["enum"], list):
+                return {_dumps(v) for v in s["enum"]}
+        return None
+
+    def _disjoint(self, a: Any, b: Any) -> bool:
+        ta, tb = set(self._types(a)), set(self._types(b))
+        for t in (ta, tb):
+            if "number" in t:
+                t.add("integer")
+        if not ta & tb:
+            return True
+        la, lb = self._literals(a), self._literals(b)
+        if la is not None and lb is not None and not la & lb:
+            return True
+        a, b = self._deref(a, "#"), self._deref(b, "#")
+        if isinstance(a, dict) and isinstance(b, dict) and ta & tb <= {"object"}:
+            pa, pb = a.get("properties", {}), b.get("properties", {})
+            ra, rb = set(a.get("required", [])), set(b.get("required", []))
+            for name in ra & rb:
+                if name in pa and name in pb and self._disjoint(pa[name], pb[name]):
+                    return True
+            # one side forbids a property the other requires
+            for x, ry in ((a, rb), (b, ra)):
+                px = x.get("properties", {})
+                for name in ry:
+                    sub = (
+                        px.get(name, x.get("additionalProperties", True))
+                        if not x.get("patternProperties")
+                        else True
+                    )
+                    if sub is False:
+                        return True
+        if ta & tb <= {"string"} and la is None and lb is None:
+            try:
+                da = self._string_dfa(a)
+                db = self._string_dfa(b)
+            except (SchemaError, AutomatonTooLarge):
+                return False
+            if da is not None and db is not None and is_empty(product(da, db, "and")):
+                return True
+        return False
+
+    def _string_dfa(self, s: Any):
+        if not isinstance(s, dict):
+            return None
+        sub = SchemaCompiler(self.root, False, self.lenient, use_counters=False)
+        ast = sub._string(dict(s, type="string"), "#")
+        if _has_call(ast):
+            return None
+        return compile_ast(ast)
+
+    def _check_disjoint(self, branches: list, ptr: str) -> None:
+        for i in range(len(branches)):
+            for j in range(i + 1, len(branches)):
+                if not self._disjoint(branches[i], branches[j]):
+                    self.unsupported(
+                        "oneOf",
+                        ptr,
+                        f"branches {i} and {j} may both match (only provably disjoint oneOf "
+                        "branches are supported)",
+                    )
+                    return
+
+    # -- typed schemas --------------------------------------------------------------------------
+    def _typed(self, schema: dict, ptr: str):
+        if "enum" in schema or "const" in schema:
+            return self._enum(schema, ptr)
+        t = schema.get("type")
+        if t is None:
+            types = list(ALL_TYPES)
+        elif isinstance(t, str):
+            types = [t]
+        elif isinstance(t, list) and t:
+            types = list(t)
+        else:
+            raise SchemaError("type", ptr, f"must be a type name or a non-empty array, got {t!r}")
+        for x in types:
+            if x not in ALL_TYPES and x != "integer":
+                raise SchemaError("type", ptr, f"unknown type {x!r}")
+        if schema.get("nullable") is True and "null" not in types:
+            types.append("null")
+        if "number" in types and "integer" in types:
+            types.remove("integer")
+        alts = []
+        for x in types:
+            if x == "null":
+                alts.append(N_lit("null"))
+            elif x == "boolean":
+                alts.append(N_alt(N_lit("true"), N_lit("false")))
+            elif x in ("integer", "number"):
+                alts.append(self._number(schema, ptr, x == "integer"))
+            elif x == "string":
+                alts.append(self._string(schema, ptr))
+            elif x == "array":
+                alts.append(self._array(schema, ptr))
+            else:
+                alts.append(self._object(schema, ptr))
+        ast = alts[0] if len(alts) == 1 else N_alt(*alts)
+        if schema.get("_exclude"):
+            ast = self._exclude(ast, schema["_exclude"], ptr)
+        return ast
+
+    def _exclude(self, ast, values: list, ptr: str):
+        if _has_call(ast):
+            self.unsupported("not", ptr, "excluding values from a recursive or counted schema")
+            return ast
+        lits = N_alt(*[self._const(v, ptr) for v in values])
+        return ("dfa", product(compile_ast(ast), compile_ast(lits), "diff"))
+
+    def _const(self, v: Any, ptr: str):
+        ws = self.ws
+        if isinstance(v, dict):
+            sep = N_cat(ws, N_lit(","), ws)
+            items = []
+            for i, (k, x) in enumerate(v.items()):
+                kv = N_cat(N_lit(_dumps(k)), ws, N_lit(":"), ws, self._const(x, ptr))
+                items.append(kv if i == 0 else N_cat(sep, kv))
+            return N_cat(N_lit("{"), ws, *items, ws, N_lit("}"))
+        if isinstance(v, list):
+            sep = N_cat(ws, N_lit(","), ws)
+            items = [
+                self._const(x, ptr) if i == 0 else N_cat(sep, self._const(x, ptr))
+                for i, x in enumerate(v)
+            ]
+            return N_cat(N_lit("["), ws, *items, ws, N_lit("]"))
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SchemaError("enum", ptr, "holds a non-finite number")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+            if d == d.to_integral_value():
+                i = int(d)
+                return N_alt(N_lit(str(i)), N_lit(f"{i}.0"))
+            return N_lit(_dumps(v))
+        return N_lit(_dumps(v))
+
+    def _enum(self, schema: dict, ptr: str):
+        if "const" in schema:
+            values = [schema["const"]]
+            if "enum" in schema:
+                allowed = {_dumps(v) for v in schema["enum"]}
+                values = [v for v in values if _dumps(v) in allowed]
+        else:
+            values = schema["enum"]
+            if not isinstance(values, list):
+                raise SchemaError("enum", ptr, "must be an array")
+        siblings = {
+            k: v for k, v in schema.items() if k not in ("enum", "const") and k not in ANNOTATIONS
+        }
+        seen: dict[str, Any] = {}
+        for v in values:
+            seen.setdefault(_dumps(v), v)
+        values = list(seen.values())
+        excl = {_dumps(v) for v in siblings.pop("_exclude", [])}
+        values = [v for v in values if _dumps(v) not in excl]
+        if siblings and values:
+            sub = SchemaCompiler(self.root, False, self.lenient)
+            try:
+                g = sub._grammar_of(siblings, ptr)
+                values = [
+                    v
+                    for v in values
+                    if g.matches(_dumps(v).encode("utf-8"))
+                    or (isinstance(v, float) and v.is_integer() and g.matches(str(int(v)).encode()))
+                ]
+            except GrammarConflict:
+                self.unsupported("enum", ptr, "with sibling keywords that cannot be checked")
+        if not values:
+            return NOTHING
+        return N_alt(*[self._const(v, ptr) for v in values])
+
+    def _grammar_of(self, schema: Any, ptr: str) -> Grammar:
+        ast = self.value(schema, ptr)
+        root = self.b.add_dfa(ast)
+        return self.b.finish(root)
+
+    def _number(self, schema: dict, ptr: str, integer: bool):
+        lo = hi = None
+        lo_x = hi_x = False
+        if "minimum" in schema:
+            lo = _dec(schema["minimum"], "minimum", ptr)
+        if "maximum" in schema:
+            hi = _dec(schema["maximum"], "maximum", ptr)
+        em, eM = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        if isinstance(em, bool):
+            lo_x = em and lo is not None
+        elif em is not None:
+            d = _dec(em, "exclusiveMinimum", ptr)
+            if lo is None or d >= lo:
+                lo, lo_x = d, True
+        if isinstance(eM, bool):
+            hi_x = eM and hi is not None
+        elif eM is not None:
+            d = _dec(eM, "exclusiveMaximum", ptr)
+            if hi is None or d <= hi:
+                hi, hi_x = d, True
+        mult = schema.get("multipleOf")
+        if mult is not None:
+            m = _dec(mult, "multipleOf", ptr)
+            if m <= 0:
+                raise SchemaError("multipleOf", ptr, "must be > 0")
+            if m == 1 or (integer and m == m.to_integral_value() and m == 1):
+                integer = True
+            elif m == m.to_integral_value() and int(m) <= 1000:
+                integer = True
+            else:
+                self.unsupported("multipleOf", ptr, f"{mult!r} (only integer multiples)")
+                mult = None
+        if schema.get("_nonint") and not integer:
+            if lo is not None or hi is not None or mult is not None:
+                self.unsupported("not", ptr, "non-integer numbers with bounds")
+            return parse_regex(r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*", "ecma")
+        if integer:
+            ilo = ihi = None
+            if lo is not None:
+                ilo = (
+                    int(lo.to_integral_value(rounding="ROUND_FLOOR")) + 1
+                    if lo_x and lo == lo.to_integral_value()
+                    else int(lo.to_integral_value(rounding="ROUND_CEILING"))
+                )
+            if hi is not None:
+                ihi = (
+                    int(hi.to_integral_value(rounding="ROUND_CEILING")) - 1
+                    if hi_x and hi == hi.to_integral_value()
+                    else int(hi.to_integral_value(rounding="ROUND_FLOOR"))
+                )
+            text = jn.int_range(ilo, ihi) if (ilo is not None or ihi is not None) else jn.INT
+            if text is None:
+                return NOTHING
+            ast = parse_regex(text, "ecma")
+            if mult is not None and Decimal(mult) != 1:
+                ast = ("dfa", product(compile_ast(ast), _multiple_dfa(int(Decimal(mult))), "and"))
+            return ast
+        if lo is None and hi is None:
+            return parse_regex(jn.NUMBER, "ecma")
+        parts = []
+        # non-negative numbers
+        if hi is None or hi > 0 or (hi == 0 and not hi_x):
+            ge = jn.mag_ge(lo, lo_x) if lo is not None and lo >= 0 else jn.MAG_ANY
+            le = jn.mag_le(hi, hi_x) if hi is not None else jn.MAG_ANY
+            if ge is not None and le is not None:
+                parts.append(
+                    (
+                        "dfa",
+                        product(
+                            compile_ast(parse_regex(ge, "ecma")),
+                            compile_ast(parse_regex(le, "ecma")),
+                            "and",
+                        ),
+                    )
+                )
+        # negative numbers: "-" then a magnitude y > 0
+        if lo is None or lo < 0:
+            a = jn.mag_le(-lo, lo_x) if lo is not None else jn.MAG_ANY
+            b = jn.mag_ge(-hi, hi_x) if hi is not None and hi < 0 else jn.mag_ge(Decimal(0), True)
+            if a is not None and b is not None:
+                d = product(
+                    compile_ast(parse_regex(a, "ecma")), compile_ast(parse_regex(b, "ecma")), "and"
+                )
+                parts.append(N_cat(N_lit("-"), ("dfa", d)))
+        return N_alt(*parts) if parts else NOTHING
+
+    def _string(self, schema: dict, ptr: str):
+        lo = schema.get("minLength", 0)
+        hi = schema.get("maxLength")
+        for k, v in (("minLength", lo), ("maxLength", hi)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                if not (isinstance(v, float) and v.is_integer() and v >= 0):
+                    raise SchemaError(k, ptr, f"must be a non-negative integer, got {v!r}")
+        lo = int(lo)
+        hi = int(hi) if hi is not None else None
+        if hi is not None and hi < lo:
+            return NOTHING
+        pats = list(schema.get("_patterns", []))
+        if "pattern" in schema:
+            pats.append(schema["pattern"])
+        contents = []
+        for p in pats:
+            if not isinstance(p, str):
+                raise SchemaError("pattern", ptr, "must be a string")
+            try:
+                contents.append(json_escape_ast(parse_pattern_search(p)))
+            except RegexError as e:
+                self.unsupported("pattern", ptr, f"{p!r}: {e}")
+        fmt = schema.get("format")
+        if fmt is not None:
+            if fmt in FORMATS:
+                contents.append(json_escape_ast(parse_regex(FORMATS[fmt], "ecma")))
+            else:
+                self.unsupported("format", ptr, f"{fmt!r} is not supported")
+        if not contents:
+            if self.use_counters and (lo > COUNTER_THRESHOLD or (hi or 0) > COUNTER_THRESHOLD):
+                return ("call", self._string_rule(lo, hi))
+            return N_cat(N_lit('"'), N_rep(ANY_CHAR, lo, hi), N_lit('"'))
+        d = compile_ast(contents[0])
+        for c in contents[1:]:
+            d = product(d, compile_ast(c), "and")
+        if lo > 0 or hi is not None:
+            d = product(d, compile_ast(N_rep(ANY_CHAR, lo, hi)), "and")
+        return N_cat(N_lit('"'), ("dfa", d), N_lit('"'))
+
+    def _string_rule(self, lo: int, hi: int | None) -> int:
+        key = (lo, hi)
+        rid = self.string_rules.get(key)
+        if rid is None:
+            if self.char_rule is None:
+                self.char_rule = self.b.add_dfa(ANY_CHAR)
+            rid = self.b.add_repeat(
+                N_lit('"'), self.char_rule, None, N_lit('"'), N_lit('"'), lo, hi
+            )
+            self.string_rules[key] = rid
+        return rid
+
+    def _array(self, schema: dict, ptr: str):
+        if schema.get("uniqueItems") is True and not (
+            schema.get("maxItems") is not None and schema["maxItems"] <= 1
+        ):
+            self.unsupported("uniqueItems", ptr)
+        if "contains" in schema:
+            self.unsupported("contains", ptr)
+        items = schema.get("items", True)
+        prefix = schema.get("prefixItems", [])
+        rest = items
+        if isinstance(items, list):  # draft 4-2019: items as an array = prefixItems
+            prefix = items
+            rest = schema.get("additionalItems", True)
+        elif "prefixItems" in schema:
+            rest = items
+        lo = int(schema.get("minItems", 0))
+        hi = schema.get("maxItems")
+        hi = int(hi) if hi is not None else None
+        if rest is False:
+            hi = len(prefix) if hi is None else min(hi, len(prefix))
+        if hi is not None and hi < lo:
+            return NOTHING
+        ws = self.ws
+        sep = N_cat(ws, N_lit(","), ws)
+        if (
+            self.use_counters
+            and not prefix
+            and (lo > COUNTER_THRESHOLD or (hi or 0) > COUNTER_THRESHOLD)
+        ):
+            item_rule = self.b.add_dfa(self.value(rest, f"{ptr}/items"))
+            rid = self.b.add_repeat(
+                N_cat(N_lit("["), ws), item_rule, sep, N_cat(ws, N_lit("]")), N_lit("]"), lo, hi
+            )
+            return ("call", rid)
+        n_explicit = max(len(prefix), lo)
+        if hi is not None:
+            n_explicit = min(n_explicit, hi)
+        elem_cache: dict[int, Any] = {}
+
+        def elem(i: int):
+            if i < len(prefix):
+                return self.value(prefix[i], f"{ptr}/prefixItems/{i}")
+            if -1 not in elem_cache:
+                elem_cache[-1] = self.value(rest, f"{ptr}/items")
+            return elem_cache[-1]
+
+        # items after the explicit positions
+        extra_max = None if hi is None else hi - n_explicit
+        if rest is False or extra_max == 0:
+            tail = EMPTY
+        else:
+            it = elem(n_explicit)
+            if n_explicit == 0:
+                tail = N_rep(
+                    N_cat(
+                        it, N_rep(N_cat(sep, it), 0, None if extra_max is None else extra_max - 1)
+                    ),
+                    0,
+                    1,
+                )
+            else:
+                tail = N_rep(N_cat(sep, it), 0, extra_max)
+        acc = tail
+        for i in range(n_explicit - 1, -1, -1):
+            part = N_cat(sep if i > 0 else EMPTY, elem(i), acc)
+            acc = part if i < lo else N_rep(part, 0, 1)
+        return N_cat(N_lit("["), ws, acc, ws, N_lit("]"))
+
+    def _object(self, schema: dict, ptr: str):
+        props = schema.get("properties", {}) or {}
+        if not isinstance(props, dict):
+            raise SchemaError("properties", ptr, "must be an object")
+        required = schema.get("required", []) or []
+        additional = schema.get("additionalProperties", True)
+        if "unevaluatedProperties" in schema:
+            up = schema["unevaluatedProperties"]
+            if up is False and additional is not True:
+                pass  # additionalProperties already decides every other key
+            elif up is False:
+                additional = False
+            elif up is not True:
+                self.unsupported("unevaluatedProperties", ptr)
+        if schema.get("patternProperties"):
+            self.unsupported("patternProperties", ptr)
+        if schema.get("propertyNames") not in (None, True, {}):
+            self.unsupported("propertyNames", ptr)
+        for k in ("dependentRequired", "dependencies", "dependentSchemas"):
+            if schema.get(k):
+                self.unsupported(k, ptr)
+        names = list(props)
+        for r in required:
+            if r not in props:
+                names.append(r)
+        req = set(required)
+        min_p = schema.get("minProperties")
+        max_p = schema.get("maxProperties")
+        if min_p is not None and min_p > len(req):
+            self.unsupported("minProperties", ptr, f"{min_p} above the number of required keys")
+        if max_p is not None and not (additional is False and len(names) <= max_p):
+            self.unsupported(
+                "maxProperties",
+                ptr,
+                "(only when additionalProperties is false and bounds all keys)",
+            )
+        ws = self.ws
+        entries = []
+        for name in names:
+            sub = props[name] if name in props else additional
+            pp = f"{ptr}/properties/{name}" if name in props else f"{ptr}/additionalProperties"
+            v = self.value(sub, pp)
+            if v == NOTHING and name not in req:
+                continue
+            kv = N_cat(N_lit(_dumps(name)), ws, N_lit(":"), ws, v)
+            entries.append((kv, name in req))
+        extra = None
+        if additional is not False:
+            key_any = compile_ast(N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"')))
+            if names:
+                key_dfa = product(
+                    key_any, compile_ast(N_alt(*[N_lit(_dumps(n)) for n in names])), "diff"
+                )
+            else:
+                key_dfa = key_any
+            v = self.value(additional, f"{ptr}/additionalProperties")
+            if v != NOTHING:
+                extra = N_cat(("dfa", key_dfa), ws, N_lit(":"), ws, v)
+        sep = N_cat(ws, N_lit(","), ws)
+        body = ("props", entries, sep, extra)
+        return N_cat(N_lit("{"), ws, body, ws, N_lit("}"))
+
+
+def _has_call(node) -> bool:
+    kind = node[0]
+    if kind == "call":
+        return True
+    if kind in ("cat", "alt"):
+        return any(_has_call(c) for c in node[1])
+    if kind == "rep":
+        return _has_call(node[1])
+    if kind == "props":
+        return any(_has_call(kv) for kv, _ in node[1]) or (
+            node[3] is not None and _has_call(node[3])
+        )
+    return False
+
+
+def _multiple_dfa(k: int):
+    """Decimal integers (optional '-') divisible by k: a DFA over remainders."""
+    import numpy as np
+
+    from radtrio.fsm.automaton import DFA, minimize
+
+    # states: 0 start, 1 after '-', 2 + r remainder r
+    n = 2 + k
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    trans[0, ord("-")] = 1
+    for s in (0, 1):
+        for d in range(10):
+            trans[s, 48 + d] = 2 + d % k
+    for r in range(k):
+        for d in range(10):
+            trans[2 + r, 48 + d] = 2 + (r * 10 + d) % k
+    acc = np.zeros(n, dtype=bool)
+    acc[2] = True
+    return minimize(DFA(trans, acc, [{} for _ in range(n)]))
+
+
+def _load(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RequestError(f"constraint.json_schema is not valid JSON: {e}") from e
+
+
+def compile_json_schema(text: str, flexible: bool = False, lenient: bool = False) -> Grammar:
+    schema = _load(text) if isinstance(text, str) else text
+    for counters in (True, False):
+        comp = SchemaCompiler(schema, flexible, lenient, use_counters=counters)
+        try:
+            return comp.compile()
+        except GrammarConflict as e:
+            if not counters:
+                raise SchemaError(
+                    "$ref",
+                    "#",
+                    f"makes an ambiguous grammar (a recursive reference where two "
+                    f"alternatives start alike): {e}",
+                ) from e
+        except AutomatonTooLarge as e:
+            raise SchemaError("(schema)", "#", f"is too large to compile: {e}") from e
+    raise AssertionError("unreachable")
+
+
+def compile_json_any(flexible: bool = False) -> Grammar:
+    return SchemaCompiler(True, flexible, False).compile()
