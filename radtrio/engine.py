@@ -217,22 +217,29 @@ class AsyncEngine:
 
     # ----------------------------------------------------------------- run
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the actors (downstream first, so each finds its consumer running)."""
         submit_send, submit_recv = trio.open_memory_channel[Submission](self.config.max_queued)
         match_send, match_recv = trio.open_memory_channel[Req](math.inf)
         batch_send, batch_recv = trio.open_memory_channel[Req](math.inf)
         plan_send, plan_recv = trio.open_memory_channel[Step](0)
         out_send, out_recv = trio.open_memory_channel[Outcome](0)
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            await nursery.start(self.streamer.run, out_recv)
-            await nursery.start(self.executor.run, plan_recv, out_send)
-            await nursery.start(self.batcher.run, batch_recv, plan_send)
-            await nursery.start(self.matcher.run, match_recv, batch_send)
-            await nursery.start(self.ingress.run, submit_recv, match_send)
-            await nursery.start(self.evictor.run)
-            nursery.start_soon(self._log_status)
-            self._submit = submit_send
-            task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.streamer.run, out_recv)
+                await nursery.start(self.executor.run, plan_recv, out_send)
+                await nursery.start(self.batcher.run, batch_recv, plan_send)
+                await nursery.start(self.matcher.run, match_recv, batch_send)
+                await nursery.start(self.ingress.run, submit_recv, match_send)
+                await nursery.start(self.evictor.run)
+                nursery.start_soon(self._log_status)
+                self._submit = submit_send
+                self.ingress.accepting = True
+                task_status.started()
+        finally:
+            self.ingress.accepting = False
+            self._submit = None
+            submit_send.close()
 
     async def _log_status(self, every_s: float = 10.0) -> None:
         while True:
@@ -262,11 +269,21 @@ class AsyncEngine:
     @asynccontextmanager
     async def generate(self, request: GenerateRequest) -> AsyncIterator[EventStream]:
         submit = self._require_running()
+        if not self.ingress.accepting:
+            raise RequestError("the engine is shutting down", code="shutting_down")
         if not request.request_id:
             request.request_id = uuid.uuid4().hex
         rid = request.request_id
         if rid in self._active:
             raise RequestError(f"request_id {rid!r} is already in flight", code="bad_request")
+        in_flight = len(self._active)
+        if in_flight >= self.config.max_queued + self.config.max_running:
+            raise RequestError(
+                f"overloaded: {in_flight} requests in flight, limit "
+                f"{self.config.max_queued + self.config.max_running} "
+                f"(max_queued={self.config.max_queued} + max_running={self.config.max_running})",
+                code="overloaded",
+            )
         send, recv = trio.open_memory_channel[Any](math.inf)
         reply_send, reply_recv = trio.open_memory_channel[Any](1)
         try:

@@ -87,7 +87,7 @@ class ModelRunner:
             return CudaAttentionBackend(self.model, self.pool)
         from radtrio.models.torch_attention import TorchAttentionBackend
 
-        return TorchAttentionBackend()
+        return TorchAttentionBackend(self.model.config.sliding_window)
 
     def _make_graphs(self):
         try:
