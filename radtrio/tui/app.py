@@ -244,8 +244,8 @@ class TopApp(App[int]):
         ]
         if model.nodes < total_nodes:
             parts.append(f"[dim]showing the largest {fmt.count(model.nodes)}[/dim]")
-        if self.tree_filter.strip():
-            parts.append(f"filter “{self.tree_filter.strip()}”: {model.shown_nodes} shown")
+        if self.tree_filter.strip():  # first, so a narrow panel still shows it
+            parts.insert(0, f"filter “{self.tree_filter.strip()}”: {model.shown_nodes} shown")
         self.panels.tree_summary.update(" · ".join(parts))
 
     # -- keys ---------------------------------------------------------------------------------

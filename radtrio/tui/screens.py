@@ -41,6 +41,7 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmFlushScreen(ModalScreen[bool]):
+    AUTO_FOCUS = "#confirm-no"  # Enter on the dialog cancels; flushing takes y or a click
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
