@@ -21,7 +21,8 @@ def add_top_args(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--connect",
         metavar="HOST:PORT",
-        help=f"the `radtrio serve` to watch (default {DEFAULT_ADDRESS})",
+        default=DEFAULT_ADDRESS,
+        help="the `radtrio serve` to watch (HOST:PORT, or unix:PATH)",
     )
     where.add_argument("--unix", metavar="PATH", help="connect over this unix socket instead")
     parser.add_argument(
@@ -29,26 +30,27 @@ def add_top_args(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.33,
         metavar="S",
-        help="seconds between updates (default 0.33: about 3 a second)",
+        help="seconds between updates (0.33: about 3 a second)",
     )
     parser.add_argument(
         "--history",
         type=float,
         default=300.0,
         metavar="S",
-        help="seconds of throughput history the charts show (default 300)",
+        help="seconds of throughput history the charts show",
     )
     parser.add_argument(
         "--max-tree-nodes",
         type=int,
         default=200,
         metavar="N",
-        help="largest radix-tree nodes to fetch each update (default 200)",
+        help="largest radix-tree nodes to fetch each update",
     )
+    # SUPPRESS: the token is read from the environment at run time, so --help never prints it.
     parser.add_argument(
         "--auth-token",
-        default=os.environ.get(AUTH_ENV),
-        help=f"token the server requires (default: ${AUTH_ENV})",
+        default=argparse.SUPPRESS,
+        help=f"token the server requires (otherwise ${AUTH_ENV})",
     )
 
 
@@ -86,9 +88,8 @@ def run_top(args: argparse.Namespace) -> int:
     from radtrio.tui.client_source import ClientSource
     from radtrio.tui.source import SourceError
 
-    source = ClientSource(
-        top_address(args), auth_token=args.auth_token, max_tree_nodes=args.max_tree_nodes
-    )
+    token = getattr(args, "auth_token", None) or os.environ.get(AUTH_ENV) or None
+    source = ClientSource(top_address(args), auth_token=token, max_tree_nodes=args.max_tree_nodes)
     # A server that is not there gets a plain message, not a dashboard full of nothing.
     try:
         source.connect()
