@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from radtrio.cuda import ops
@@ -21,10 +23,24 @@ class CudaAttentionBackend:
     """
 
     def __init__(
-        self, device: torch.device | str | None = None, use_tensor_cores: bool = True
+        self,
+        model: Any = None,
+        pool: KVPool | None = None,
+        *,
+        device: torch.device | str | None = None,
+        use_tensor_cores: bool = True,
     ) -> None:
+        """``model`` and ``pool`` are optional: they only tell the device and check that the
+        kernels support the model (head dim, GQA group, no sliding window)."""
+        if device is None:
+            device = pool.device if pool is not None else getattr(model, "device", "cuda")
+        self.device = torch.device(device)
+        if self.device.type != "cuda":
+            raise ValueError(f"CudaAttentionBackend needs a CUDA device, got {self.device}")
+        config = getattr(model, "config", None)
+        if config is not None:
+            check_model(config)
         self.use_tensor_cores = use_tensor_cores  # prefill/extend of bf16/fp16 on mma kernels
-        self.device = torch.device(device if device is not None else "cuda")
         self.num_sms = torch.cuda.get_device_properties(self.device).multi_processor_count
         self.num_splits = 1
         self._max_kv_len = 0
@@ -75,3 +91,22 @@ class CudaAttentionBackend:
             q, k_cache, v_cache, batch.qo_indptr, batch.kv_indptr, batch.kv_indices, scale,
             num_splits=self.num_splits, workspace=self._workspace,
         )  # fmt: skip
+
+
+def check_model(config: Any) -> None:
+    """Raise a clear error for model shapes the CUDA kernels do not run."""
+    if config.head_dim not in ops.HEAD_DIMS:
+        raise ValueError(
+            f"head_dim={config.head_dim}: the CUDA attention kernels support {ops.HEAD_DIMS}"
+        )
+    group = config.heads // config.kv_heads
+    if group > ops.MAX_GROUP:
+        raise ValueError(
+            f"{config.heads} heads over {config.kv_heads} KV heads: the CUDA attention kernels "
+            f"support GQA groups of at most {ops.MAX_GROUP}"
+        )
+    if getattr(config, "sliding_window", None):
+        raise ValueError(
+            f"sliding_window={config.sliding_window}: not supported by the CUDA attention "
+            "kernels yet (run on the torch backend)"
+        )

@@ -10,6 +10,7 @@ attend to nothing) and replayed in one launch. Prefill and extend steps run eage
 from __future__ import annotations
 
 import bisect
+import logging
 from typing import Any, Protocol
 
 import torch
@@ -19,10 +20,14 @@ from radtrio.models.batch import ForwardBatch
 from radtrio.models.kv_pool import KVPool
 
 DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+DEFAULT_MAX_CONTEXT = 8192
+
+log = logging.getLogger(__name__)
 
 
 class StepModel(Protocol):
     device: torch.device
+    max_positions: int
 
     def forward(
         self, batch: ForwardBatch, pool: KVPool, backend: AttentionBackend
@@ -32,11 +37,15 @@ class StepModel(Protocol):
 class GraphRunner:
     """Decode steps through captured CUDA graphs.
 
-    ``run(batch)`` returns float32 logits ``[n, vocab]``: a view of the graph's static output,
-    valid until the next ``run`` (copy it if you keep it). Use ``can_run(batch)`` first;
-    batches it refuses (prefill, too many sequences, too long a context, scoring) go to
-    ``model.forward`` eagerly. Host (CPU) batches are cheapest: their inputs go up in two
-    copies from pinned buffers; batches already on the GPU take a few device copies.
+    ``run(batch)`` returns float32 logits ``[n, vocab]`` (a view of the graph's static output,
+    valid until the next ``run``: copy it to keep it), or None for a batch the graphs do not
+    cover (prefill/extend, more sequences than the largest size, a context past
+    ``max_context``, scoring): run those with ``model.forward``. Graphs are captured on the
+    first ``run`` (or by ``capture()``); if capture fails the runner logs it and returns None
+    from then on. Host (CPU) batches are cheapest: their inputs go up in two copies from
+    pinned buffers; batches already on the GPU take a few device copies.
+
+    Sizes default to 1, 2, 4, ... up to ``max_batch`` (which is captured too).
     """
 
     def __init__(
@@ -44,11 +53,20 @@ class GraphRunner:
         model: StepModel,
         pool: KVPool,
         backend: AttentionBackend,
-        batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES,
-        max_context: int = 4096,
+        max_batch: int = 256,
+        batch_sizes: tuple[int, ...] | None = None,
+        max_context: int | None = None,
     ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch={max_batch}: must be >= 1")
+        if batch_sizes is None:
+            batch_sizes = tuple(b for b in DEFAULT_BATCH_SIZES if b < max_batch) + (max_batch,)
         if not batch_sizes or min(batch_sizes) < 1:
             raise ValueError(f"batch_sizes={batch_sizes!r}: need positive sizes")
+        if max_context is None:
+            max_context = min(
+                getattr(model, "max_positions", DEFAULT_MAX_CONTEXT), DEFAULT_MAX_CONTEXT
+            )
         if max_context < 1:
             raise ValueError(f"max_context={max_context}: must be >= 1")
         self.model = model
@@ -74,6 +92,7 @@ class GraphRunner:
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._outputs: dict[int, torch.Tensor] = {}
         self._keep: list[Any] = []  # tensors the graphs read that the model might replace
+        self._failed = False
 
     # -- views of the static buffers ------------------------------------------------
     def _views(self, bs: int) -> tuple[torch.Tensor, ...]:
@@ -126,8 +145,9 @@ class GraphRunner:
 
     # -- replay ---------------------------------------------------------------------
     def can_run(self, batch: ForwardBatch) -> bool:
+        """Whether the captured graphs cover ``batch`` (once captured)."""
         return (
-            self.captured
+            not self._failed
             and batch.is_decode
             and 1 <= batch.num_seqs <= self.max_batch
             and max(batch.seq_lens) <= self.max_context
@@ -138,13 +158,18 @@ class GraphRunner:
     def padded_size(self, n: int) -> int:
         return self.batch_sizes[bisect.bisect_left(self.batch_sizes, n)]
 
-    def run(self, batch: ForwardBatch) -> torch.Tensor:
+    def run(self, batch: ForwardBatch) -> torch.Tensor | None:
         if not self.can_run(batch):
-            raise ValueError(
-                f"batch of {batch.num_seqs} sequences (decode={batch.is_decode}, longest "
-                f"{max(batch.seq_lens, default=0)}) does not fit the captured graphs "
-                f"(sizes {self.batch_sizes}, max_context {self.max_context})"
-            )
+            return None
+        if not self.captured:
+            try:
+                self.capture()
+            except Exception:
+                log.exception("CUDA graph capture failed; decode steps run eagerly")
+                self._failed = True
+                self._graphs.clear()
+                self._outputs.clear()
+                return None
         n = batch.num_seqs
         bs = self.padded_size(n)
         total = int(sum(batch.seq_lens))

@@ -58,6 +58,7 @@ class CausalLM:
         self.device = embed.device
         self.rope = RopeTables(config, self.dtype, self.device)
         self.scale = config.head_dim**-0.5
+        self._fused_step = _cuda_step(self) if self.device.type == "cuda" else None
 
     # -- shape facts the engine and the kernels need ---------------------------------
     @property
@@ -160,6 +161,8 @@ class CausalLM:
         ``batch.return_all_logits`` gives every new token's ``[T, vocab]``;
         ``batch.logits_indices`` (rows of the new tokens) gives ``[R, vocab]`` for those rows.
         """
+        if self._fused_step is not None:  # CUDA: the same step on radtrio.cuda's fused kernels
+            return self._fused_step(self, batch, pool, backend)
         cfg = self.config
         T = batch.num_tokens
         nh, kvh, hd = cfg.heads, cfg.kv_heads, cfg.head_dim
@@ -196,3 +199,10 @@ class CausalLM:
             x = x[batch.last_token_rows()]
         h = F.rms_norm(x, norm_shape, self.final_norm, eps)
         return F.linear(h, self.lm_head).float()
+
+
+def _cuda_step(model: CausalLM) -> Callable[..., torch.Tensor] | None:
+    """radtrio.cuda's fused forward for a model on CUDA, or None (torch ops) without CuPy."""
+    from radtrio.cuda import fused_step_for
+
+    return fused_step_for(model)
