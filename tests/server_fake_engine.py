@@ -36,6 +36,7 @@ class FakeEngine:
         pool_slots: int = 4096,
         token_delay_s: float = 0.0,
         max_running: int = 1024,
+        admit_delay_s: float = 0.0,
     ) -> None:
         self.info = ServerInfo(
             model="fake-echo",
@@ -49,6 +50,10 @@ class FakeEngine:
             started_at=time.time(),
         )
         self.token_delay_s = token_delay_s
+        # Admission takes this long; a caller cancelled meanwhile is counted as `orphaned`:
+        # a real engine would have queued the request with nobody left to read or abort it.
+        self.admit_delay_s = admit_delay_s
+        self.orphaned = 0
         self.tokenizer = None
         self.running: dict[str, trio.CancelScope] = {}
         self.used_slots = 0
@@ -114,6 +119,12 @@ class FakeEngine:
         self, req: GenerateRequest
     ) -> AsyncIterator[AsyncIterator[OutputChunk | OutputFinished]]:
         ids = self._validate(req)
+        if self.admit_delay_s:
+            try:
+                await trio.sleep(self.admit_delay_s)
+            except trio.Cancelled:
+                self.orphaned += 1
+                raise
         if not req.request_id:
             self._ids += 1
             req = GenerateRequest(**{**_fields(req), "request_id": f"fake-{self._ids}"})

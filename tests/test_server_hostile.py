@@ -275,6 +275,19 @@ def test_disconnect_aborts_the_connections_requests():
         assert all(rid.endswith(("r0", "r1", "r2")) and "." in rid for rid in engine.seen_ids)
 
 
+def test_disconnect_while_the_engine_admits_still_aborts():
+    engine = FakeEngine(admit_delay_s=0.2, token_delay_s=0.01)
+    with ServerThread(engine) as st:
+        raw = Raw(st.address)
+        for i in range(3):
+            raw.send(gen(f"a{i}", max_new_tokens=100, stream=True))
+        time.sleep(0.05)  # the requests are being admitted
+        raw.close()
+        assert st.wait_until(lambda: len(st.server.connections) == 0)
+        assert st.wait_until(lambda: engine.aborted == 3 and not engine.running)
+        assert engine.orphaned == 0 and engine.used_slots == 0
+
+
 def test_graceful_shutdown_finishes_requests_in_flight():
     engine = FakeEngine(token_delay_s=0.005)
     st = ServerThread(engine, shutdown_deadline_s=5.0)

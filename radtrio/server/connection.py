@@ -418,14 +418,29 @@ class Connection:
         try:
             with scope:
                 try:
-                    async with self.engine.generate(engine_req) as events:
-                        async for ev in events:
-                            ev = replace(ev, request_id=rid)
-                            if isinstance(ev, OutputFinished):
-                                done.add(ev.index)
-                                self.send(Finished(finished=ev))
-                            else:
-                                self.send(Chunk(chunk=ev))
+                    # Admission is shielded: a request cancelled while the engine admits it
+                    # is still entered and then left (= aborted in the engine), not left
+                    # running with nobody reading. A pending cancel lands right after.
+                    admit_by = trio.current_time() + self.config.admit_timeout_s
+                    with trio.CancelScope(shield=True, deadline=admit_by) as admission:
+                        async with self.engine.generate(engine_req) as events:
+                            admission.shield = False
+                            admission.deadline = math.inf
+                            async for ev in events:
+                                ev = replace(ev, request_id=rid)
+                                if isinstance(ev, OutputFinished):
+                                    done.add(ev.index)
+                                    self.send(Finished(finished=ev))
+                                else:
+                                    self.send(Chunk(chunk=ev))
+                    if admission.cancelled_caught:
+                        self.send_error(
+                            "overloaded",
+                            f"the engine did not admit the request within "
+                            f"{self.config.admit_timeout_s} s",
+                            rid,
+                        )
+                        return
                 except RequestError as exc:
                     self.send_error(exc.code, str(exc), rid)
                     return

@@ -40,6 +40,7 @@ class ServerConfig:
     idle_timeout_s: float | None = None  # None = idle connections may stay
     write_timeout_s: float = 30.0  # one write to a client that does not read
     close_flush_s: float = 1.0  # flushing the last messages of a closing connection
+    admit_timeout_s: float = 60.0  # the engine accepting (or refusing) a new request
     shutdown_deadline_s: float = 10.0
     status_interval_s: float | None = 10.0  # None = no periodic status line
 
@@ -207,8 +208,8 @@ class Server:
 async def run_server(
     engine: Any,
     config: ServerConfig,
-    *,
     on_listening: Callable[[Server], None] | None = None,
+    *,
     handle_signals: bool = True,
 ) -> None:
     """Start the engine and the server; return after SIGINT/SIGTERM and a graceful shutdown.
