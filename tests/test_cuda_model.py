@@ -78,13 +78,13 @@ def test_graph_replay_matches_eager_steps(dtype: str) -> None:
     for n in (3, 17, 64, 130, 1):  # 5 sequences: replays pad them to the size-8 graph
         seqs.add(torch.randint(0, 1000, (n,), generator=gen).tolist())
     logits = model.forward(seqs.prefill_batch().to(DEV), pool, backend)
-    tol = 1e-5 if dtype == "float32" else 2e-2
+    tol = 1e-4 if dtype == "float32" else 2e-2  # cuBLAS may pick other kernels for M=5 vs 8
     for _ in range(4):
         batch = seqs.decode_batch(logits.argmax(-1).tolist())
         eager = model.forward(batch.to(DEV), pool, backend)  # writes the same K/V as the graph
         graphed = runner.run(batch)
         assert graphed is not None and graphed.shape == eager.shape
-        assert rel_err(graphed, eager) < tol
+        assert rel_err(graphed, eager) < tol, rel_err(graphed, eager)
         # a batch already on the GPU takes the device-copy path
         assert rel_err(runner.run(batch.to(DEV)), eager) < tol
         logits = graphed.clone()
@@ -128,7 +128,7 @@ def test_greedy_tokens_and_logits_match_hf(shape: str) -> None:
         seqs.add(p)
     logits = ours.forward(seqs.prefill_batch().to(DEV), pool, backend)
     first = torch.stack([r[1] for r in ref])
-    assert rel_err(logits, first) < 1e-4
+    assert rel_err(logits, first) < 1e-4, rel_err(logits, first)
     tokens = [[t] for t in logits.argmax(-1).tolist()]
     for _ in range(steps - 1):
         out = runner.run(seqs.decode_batch([t[-1] for t in tokens]))
