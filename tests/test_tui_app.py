@@ -63,7 +63,7 @@ def test_panels_show_the_numbers_sent():
             assert summary.startswith("6 nodes · 221 cached tokens · depth 3 · 3 locked")
             labels = tree_labels(app.query_one(RadixTree))
             assert labels[0] == "root"
-            assert labels[1].startswith("“<|im_start|>system\\nYou are”  64 tok (branch 214)")
+            assert labels[1].startswith("“<|im_start|>system\\nYou…”  64 tok (Σ214)")
             assert "● 2 locks  hits 12  age 2s" in labels[1]  # age = 42.0 - 40.0
             assert "“Translate to French:”  7 tok  ○ evictable  hits 0  age 37s" in labels
             throughput = text_of(app.query_one("#throughput"))

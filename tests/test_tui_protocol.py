@@ -35,7 +35,7 @@ def test_panels_show_what_the_server_sends_and_flush_reaches_the_engine():
             assert "SmolLM2-135M-Instruct" in text_of(app.query_one("#facts"))
             assert app.query_one(RequestsTable).row_count == 3
             assert str(app.query_one(RadixTree).root.children[0].label).startswith(
-                "“<|im_start|>system\\nYou are”  64 tok"
+                "“<|im_start|>system\\nYou…”  64 tok (Σ214)"
             )
             engine.snap = snapshot(5, used_slots=777, requests=[])
             await wait_for(pilot, lambda: "in use 777" in text_of(app.query_one("#pool")))

@@ -20,8 +20,8 @@ HELP_TEXT = """\
 [b]?[/b]        this help
 
 Tree: [green]green ●[/green] nodes are locked by running requests, [yellow]yellow ○[/yellow] \
-nodes are evictable cache. Children are listed largest branch first; "branch" counts the \
-tokens in a node and everything under it.
+nodes are evictable cache. Children are listed largest branch first; Σ counts the tokens \
+in a node and everything under it.
 Pool: [green]in use[/green] by running requests, [yellow]evictable[/yellow] cache, free.
 """
 

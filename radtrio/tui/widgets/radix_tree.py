@@ -16,13 +16,15 @@ from radtrio.tui.tree_model import TreeModel, TreeRow, walk
 LOCKED_STYLE = "bold green"
 EVICTABLE_STYLE = "yellow"
 MATCH_STYLE = "black on yellow"
-LABEL_WIDTH = 28
+LABEL_WIDTH = 24
 DEFAULT_OPEN_DEPTH = 4  # new nodes at depth < this start expanded
 
 
 def display_label(label: str, width: int = LABEL_WIDTH) -> str:
     """The node's text made printable on one line: newlines and tabs shown as escapes."""
-    for raw, shown in (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+    # Control characters become their escapes; backslashes stay as they are (the engine may
+    # already send escaped labels, and escaping them again would double them).
+    for raw, shown in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
         label = label.replace(raw, shown)
     text = label
     text = "".join(c if c.isprintable() else "�" for c in text)
@@ -44,7 +46,7 @@ def node_label(row: TreeRow, now_s: float, needle: str = "") -> Text:
     text.append("”  ")
     text.append(f"{fmt.count(n.num_tokens)} tok", "bold")
     if row.children:
-        text.append(f" (branch {fmt.count(row.branch_tokens)})", "dim")
+        text.append(f" (Σ{fmt.count(row.branch_tokens)})", "dim")
     text.append("  ")
     if locked:
         text.append(f"● {n.lock_count} lock{'s' if n.lock_count != 1 else ''}", LOCKED_STYLE)
