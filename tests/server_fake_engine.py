@@ -56,6 +56,7 @@ class FakeEngine:
         self.orphaned = 0
         self.tokenizer = None
         self.running: dict[str, trio.CancelScope] = {}
+        self.abort_flags: set[str] = set()
         self.used_slots = 0
         self.finished = 0
         self.aborted = 0
@@ -138,10 +139,11 @@ class FakeEngine:
         try:
             with scope:
                 yield self._events(req, ids)
-                aborted = False
+                aborted = rid in self.abort_flags
         finally:
             self.used_slots -= slots
             del self.running[rid]
+            self.abort_flags.discard(rid)
             if aborted:
                 self.aborted += 1
             else:
@@ -153,7 +155,11 @@ class FakeEngine:
         p = req.params
         t0 = time.monotonic()
         outs: list[list[int]] = [[] for _ in range(p.n)]
+        reason = "length"
         for step in range(p.max_new_tokens):
+            if req.request_id in self.abort_flags:
+                reason = "abort"
+                break
             if self.token_delay_s:
                 await trio.sleep(self.token_delay_s)
             else:
@@ -172,7 +178,7 @@ class FakeEngine:
             yield OutputFinished(
                 request_id=req.request_id,
                 index=index,
-                finish_reason="length",
+                finish_reason=reason,
                 text=self.detokenize(outs[index]),
                 token_ids=outs[index],
                 usage=Usage(
@@ -184,10 +190,11 @@ class FakeEngine:
             )
 
     async def abort(self, request_id: str) -> bool:
-        scope = self.running.get(request_id)
-        if scope is None:
+        """Like the engine: the request stops at its next step and ends with
+        finish_reason "abort" (partial text, usage)."""
+        if request_id not in self.running:
             return False
-        scope.cancel()
+        self.abort_flags.add(request_id)
         return True
 
     def stats(self, include_tree: bool = True, max_tree_nodes: int = 200) -> StatsSnapshot:

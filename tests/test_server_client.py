@@ -90,7 +90,10 @@ def test_abort_mid_stream_and_by_closing(client, live):
     assert client.abort(s.request_id) is True
     rest = list(s)
     assert len(rest) < 5000
-    assert s.finished[0].finish_reason == "abort"
+    fin = s.finished[0]
+    assert fin.finish_reason == "abort"
+    # the engine ended the stream itself: partial output and usage come back
+    assert fin.usage.completion_tokens == len(fin.token_ids) == len(rest) + 1
     assert client.abort("never-sent") is False
     # leaving a stream early aborts the request on the server
     with client.stream("w", max_new_tokens=5000) as s2:

@@ -167,11 +167,27 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:
         trio.run(run_server, engine, server_config, listening)
-    except OSError as exc:
-        print(f"radtrio serve: cannot listen: {exc}", file=sys.stderr)
+    except (OSError, BaseExceptionGroup) as exc:
+        err = _find_oserror(exc)
+        if err is None:
+            raise
+        where = args.unix or f"{args.host}:{args.port}"
+        print(f"radtrio serve: cannot listen on {where}: {err.strerror or err}", file=sys.stderr)
         return 1
     print("radtrio: stopped", file=sys.stderr)
     return 0
+
+
+def _find_oserror(exc: BaseException) -> OSError | None:
+    """The OSError inside an exception (group), if any."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find_oserror(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _raise_fd_limit(connections: int) -> None:
@@ -263,9 +279,9 @@ def run_generate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     if not args.stream:
-        print(finished.text)
+        print(finished.text, flush=True)
     else:
-        print()
+        print(flush=True)
     if args.usage or finished.finish_reason not in ("stop", "length"):
         u = finished.usage
         print(

@@ -57,6 +57,18 @@ MIN_STATS_INTERVAL_S = 0.05
 MAX_STATS_INTERVAL_S = 3600.0
 
 
+class _InFlight:
+    """A generation or stats subscription of this connection."""
+
+    __slots__ = ("scope", "done", "engine_id", "abort_requested")
+
+    def __init__(self, engine_id: str | None) -> None:
+        self.scope = trio.CancelScope()
+        self.done = trio.Event()
+        self.engine_id = engine_id  # None for a stats subscription
+        self.abort_requested = False
+
+
 class _Dropped(Exception):
     """The connection must end now (fatal protocol error, slow consumer, EOF)."""
 
@@ -114,7 +126,7 @@ class Connection:
         self.conn_id = conn_id
         self.outbox = Outbox(self.config.max_outbox_bytes)
         self._encoder = FrameEncoder()
-        self._requests: dict[str, trio.CancelScope] = {}
+        self._requests: dict[str, _InFlight] = {}
         self._nursery: trio.Nursery | None = None
         self._writer_done = trio.Event()
         self._drop_reason: str | None = None
@@ -135,8 +147,8 @@ class Connection:
                 except _Dropped:
                     pass
                 # Reader is done: abort this connection's requests, flush what is queued.
-                for scope in list(self._requests.values()):
-                    scope.cancel()
+                for entry in list(self._requests.values()):
+                    entry.scope.cancel()
                 self.outbox.close()
                 with trio.move_on_after(self.config.close_flush_s):
                     await self._writer_done.wait()
@@ -278,15 +290,19 @@ class Connection:
             case Generate():
                 self._start_generate(msg.request)
             case Abort():
-                scope = self._requests.get(msg.request_id)
-                if scope is None:
+                entry = self._requests.get(msg.request_id)
+                if entry is None:
                     self.send_error(
                         "not_found",
                         f"abort: no request {msg.request_id!r} in flight on this connection",
                         msg.request_id,
                     )
-                else:
-                    scope.cancel()
+                elif entry.engine_id is None:
+                    entry.scope.cancel()
+                elif not entry.abort_requested:
+                    entry.abort_requested = True
+                    assert self._nursery is not None
+                    self._nursery.start_soon(self._abort_generate, entry)
             case Tokenize():
                 try:
                     ids = self.engine.tokenize(msg.text)
@@ -405,14 +421,29 @@ class Connection:
         if self.server.shutting_down:
             self.send_error("shutting_down", "the server is shutting down", rid)
             return
-        scope = trio.CancelScope()
-        self._requests[rid] = scope
+        entry = _InFlight(engine_id=f"{self.conn_id}.{rid}")
+        self._requests[rid] = entry
         assert self._nursery is not None
-        self._nursery.start_soon(self._run_generate, req, scope)
+        self._nursery.start_soon(self._run_generate, req, entry)
 
-    async def _run_generate(self, req: GenerateRequest, scope: trio.CancelScope) -> None:
+    async def _abort_generate(self, entry: _InFlight) -> None:
+        """Abort in the engine, so that it ends the stream itself (finish_reason "abort",
+        with usage); cancel the request's task if the engine does not know it yet (still
+        being admitted) or takes longer than abort_grace_s."""
+        try:
+            found = await self.engine.abort(entry.engine_id)
+        except Exception:  # noqa: BLE001 - fall back to cancelling
+            log.exception("engine.abort(%s) failed", entry.engine_id)
+            found = False
+        if found:
+            with trio.move_on_after(self.config.abort_grace_s):
+                await entry.done.wait()
+        entry.scope.cancel()
+
+    async def _run_generate(self, req: GenerateRequest, entry: _InFlight) -> None:
         rid = req.request_id
-        engine_req = msgspec.structs.replace(req, request_id=f"{self.conn_id}.{rid}")
+        scope = entry.scope
+        engine_req = msgspec.structs.replace(req, request_id=entry.engine_id)
         done: set[int] = set()
         replace = msgspec.structs.replace
         try:
@@ -448,7 +479,7 @@ class Connection:
                     log.exception("request %s failed in the engine", engine_req.request_id)
                     self.send_error("internal", f"engine error: {type(exc).__name__}: {exc}", rid)
                     return
-            if scope.cancelled_caught:
+            if scope.cancelled_caught or entry.abort_requested:
                 reason, error = "abort", None
             elif self.server.shutting_down:
                 reason, error = "abort", "the server is shutting down"
@@ -465,6 +496,7 @@ class Connection:
                     )
         finally:
             self._requests.pop(rid, None)
+            entry.done.set()
 
     # ------------------------------------------------------------ stats subscription
     def _start_subscription(self, msg: SubscribeStats) -> None:
@@ -482,14 +514,14 @@ class Connection:
                 rid,
             )
             return
-        scope = trio.CancelScope()
-        self._requests[rid] = scope
+        entry = _InFlight(engine_id=None)
+        self._requests[rid] = entry
         assert self._nursery is not None
-        self._nursery.start_soon(self._run_subscription, msg, scope)
+        self._nursery.start_soon(self._run_subscription, msg, entry)
 
-    async def _run_subscription(self, msg: SubscribeStats, scope: trio.CancelScope) -> None:
+    async def _run_subscription(self, msg: SubscribeStats, entry: _InFlight) -> None:
         try:
-            with scope:
+            with entry.scope:
                 while True:
                     stats: Any = self.engine.stats(
                         include_tree=msg.include_tree, max_tree_nodes=msg.max_tree_nodes
@@ -498,3 +530,4 @@ class Connection:
                     await trio.sleep(msg.interval_s)
         finally:
             self._requests.pop(msg.request_id, None)
+            entry.done.set()

@@ -41,6 +41,7 @@ class ServerConfig:
     write_timeout_s: float = 30.0  # one write to a client that does not read
     close_flush_s: float = 1.0  # flushing the last messages of a closing connection
     admit_timeout_s: float = 60.0  # the engine accepting (or refusing) a new request
+    abort_grace_s: float = 2.0  # an aborted request's stream must end within this
     shutdown_deadline_s: float = 10.0
     status_interval_s: float | None = 10.0  # None = no periodic status line
 
@@ -196,9 +197,23 @@ class Server:
                 await trio.sleep(0.02)
 
     async def _status_loop(self) -> None:
+        """A status line every interval while anything happens (idle repeats are skipped)."""
+        last_key: tuple[int, ...] | None = None
         while True:
             await trio.sleep(self.config.status_interval_s or 10.0)
             try:
+                s = self.engine.stats(include_tree=False)
+                key = (
+                    len(self.connections),
+                    s.running,
+                    s.queued,
+                    s.finished_requests,
+                    s.aborted_requests,
+                    s.used_slots,
+                )
+                if key == last_key and not s.running and not s.queued:
+                    continue
+                last_key = key
                 line = self.status_line()
             except Exception as exc:  # noqa: BLE001 - a status line must never end the server
                 line = f"status unavailable: {exc}"
