@@ -129,6 +129,32 @@ def test_command_line_without_a_server_or_with_bad_arguments(capsys):
         parse("--unix", "/run/r.sock", "--connect", "h:1")
 
 
+def test_run_top_starts_the_app_with_the_arguments(monkeypatch):
+    started: list[TopApp] = []
+
+    def fake_run(self):  # the real run() needs a terminal
+        started.append(self)
+        return None
+
+    monkeypatch.setattr(TopApp, "run", fake_run)
+    monkeypatch.setenv("RADTRIO_AUTH_TOKEN", "from-env")
+    # No server and no --wait: a message, and no dashboard.
+    assert run_top(parse("--connect", "127.0.0.1:1")) == 1 and not started
+    # --wait: the dashboard starts anyway (its banner reports the absent server).
+    assert run_top(parse("--connect", "127.0.0.1:1", "--wait", "--interval", "0.5")) == 0
+    app = started[-1]
+    assert app.feed.interval_s == 0.5 and app.source.address == "127.0.0.1:1"
+    assert app.source.auth_token == "from-env"
+    with ServerThread(StatsEngine()) as server:
+        args = parse("--connect", server.address, "--history", "60", "--max-tree-nodes", "9")
+        assert run_top(args) == 0
+    app = started[-1]
+    assert app.history.window_s == 60.0 and app.source.max_tree_nodes == 9
+    assert run_top(parse("--unix", "/nonexistent/r.sock", "--wait", "--auth-token", "t")) == 0
+    assert started[-1].source.address == "unix:/nonexistent/r.sock"
+    assert started[-1].source.auth_token == "t"
+
+
 def test_the_command_line_module_does_not_import_textual():
     code = (
         "import sys, argparse\n"

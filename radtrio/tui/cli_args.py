@@ -46,6 +46,11 @@ def add_top_args(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="largest radix-tree nodes to fetch each update",
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="start even when no server answers yet, and connect once one does",
+    )
     # SUPPRESS: the token is read from the environment at run time, so --help never prints it.
     parser.add_argument(
         "--auth-token",
@@ -90,14 +95,16 @@ def run_top(args: argparse.Namespace) -> int:
 
     token = getattr(args, "auth_token", None) or os.environ.get(AUTH_ENV) or None
     source = ClientSource(top_address(args), auth_token=token, max_tree_nodes=args.max_tree_nodes)
-    # A server that is not there gets a plain message, not a dashboard full of nothing.
-    try:
-        source.connect()
-    except SourceError as exc:
-        print(f"radtrio top: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        source.close()
+    # A server that is not there gets a plain message, not a dashboard full of nothing
+    # (unless --wait: then the dashboard's banner says so and it keeps trying).
+    if not args.wait:
+        try:
+            source.connect()
+        except SourceError as exc:
+            print(f"radtrio top: {exc} (or pass --wait to wait for it)", file=sys.stderr)
+            return 1
+        finally:
+            source.close()
     from radtrio.tui.app import TopApp
 
     app = TopApp(source, interval_s=args.interval, history_s=args.history)
