@@ -75,8 +75,9 @@ class RadixTree(Tree[int]):
         if shape == self._shape:
             for row in rows:
                 node = self._by_id.get(row.node.node_id)
-                if node is not None:
-                    node.set_label(node_label(row, now_s, needle))
+                label = node_label(row, now_s, needle)
+                if node is not None and node.label != label:  # each set_label costs a refresh
+                    node.set_label(label)
             return
         self._rebuild(model, rows, now_s, needle)
         self._shape = shape
