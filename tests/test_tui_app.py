@@ -121,6 +121,8 @@ def test_flush_asks_first_and_reports_the_answer():
             await wait_snapshots(pilot, app, 1)
             await pilot.press("f")
             assert isinstance(app.screen, ConfirmFlushScreen)
+            await pilot.press("f")  # asking again does not stack a second dialog
+            assert len(app.screen_stack) == 2
             confirm = " ".join(text_of(app.screen.query_one("#confirm-text")).split())
             assert confirm == "Flush the prefix cache? This drops the 221 cached tokens."
             await pilot.press("n")

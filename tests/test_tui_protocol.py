@@ -124,6 +124,8 @@ def test_command_line_without_a_server_or_with_bad_arguments(capsys):
     assert run_top(parse("--connect", "host:notaport")) == 2
     assert "--connect: address 'host:notaport' is invalid" in capsys.readouterr().err
     assert run_top(parse("--max-tree-nodes", "0")) == 2
+    assert run_top(parse("--max-tree-nodes", "10001")) == 2
+    assert "must be in [1, 10000]" in capsys.readouterr().err
     assert parse("--unix", "/run/r.sock").unix == "/run/r.sock"
     with pytest.raises(SystemExit):
         parse("--unix", "/run/r.sock", "--connect", "h:1")

@@ -12,8 +12,6 @@ import sys
 
 AUTH_ENV = "RADTRIO_AUTH_TOKEN"
 DEFAULT_ADDRESS = "127.0.0.1:30000"
-MIN_INTERVAL_S = 0.05  # what the server accepts for a stats subscription
-MAX_INTERVAL_S = 3600.0
 
 
 def add_top_args(parser: argparse.ArgumentParser) -> None:
@@ -66,15 +64,24 @@ def top_address(args: argparse.Namespace) -> str:
 
 
 def check_top_args(args: argparse.Namespace) -> str | None:
-    """The first problem with the arguments as a message, or None."""
+    """The first problem with the arguments as a message, or None. The limits are the ones
+    the server applies to a stats subscription."""
+    from radtrio.server.connection import (
+        MAX_STATS_INTERVAL_S,
+        MAX_TREE_NODES,
+        MIN_STATS_INTERVAL_S,
+    )
+
     interval = args.interval
-    if not (math.isfinite(interval) and MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S):
-        limits = f"[{MIN_INTERVAL_S}, {MAX_INTERVAL_S}] seconds"
+    if not (math.isfinite(interval) and MIN_STATS_INTERVAL_S <= interval <= MAX_STATS_INTERVAL_S):
+        limits = f"[{MIN_STATS_INTERVAL_S}, {MAX_STATS_INTERVAL_S}] seconds"
         return f"--interval {interval!r} is invalid: must be in {limits}"
     if not (math.isfinite(args.history) and 10.0 <= args.history <= 86400.0):
         return f"--history {args.history!r} is invalid: must be in [10, 86400] seconds"
-    if not 1 <= args.max_tree_nodes <= 100_000:
-        return f"--max-tree-nodes {args.max_tree_nodes} is invalid: must be in [1, 100000]"
+    if not 1 <= args.max_tree_nodes <= MAX_TREE_NODES:
+        return (
+            f"--max-tree-nodes {args.max_tree_nodes} is invalid: must be in [1, {MAX_TREE_NODES}]"
+        )
     if args.connect is not None:
         from radtrio.server.client_common import parse_address
 
