@@ -57,6 +57,8 @@ class LoadResult:
     used_slots_after: int = -1
     running_after: int = -1
     cache_hit_rate: float = 0.0
+    engine_ttft_p50_s: float = 0.0  # the engine's own view (StatsSnapshot), recent window
+    engine_ttft_p99_s: float = 0.0
     timed_out: bool = False
 
     @property
@@ -173,6 +175,8 @@ def check_pool(address: str, result: LoadResult, auth_token: str | None, wait_s:
     result.used_slots_after = s.used_slots
     result.running_after = s.running
     result.cache_hit_rate = s.cache_hit_rate
+    result.engine_ttft_p50_s = s.ttft_p50_s
+    result.engine_ttft_p99_s = s.ttft_p99_s
     return s
 
 
@@ -344,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
             f"connect_failures={r.connect_failures} failures={r.failures}\n"
             f"wall={r.wall_s:.1f} s  latency p50={r.latency_p50_s * 1000:.0f} ms "
             f"p99={r.latency_p99_s * 1000:.0f} ms  ttft p50={r.ttft_p50_s * 1000:.0f} ms "
-            f"p99={r.ttft_p99_s * 1000:.0f} ms  completion tokens/s={r.tokens_per_s:.0f}\n"
+            f"p99={r.ttft_p99_s * 1000:.0f} ms (engine's ttft p50="
+            f"{r.engine_ttft_p50_s * 1000:.0f} ms p99={r.engine_ttft_p99_s * 1000:.0f} ms)  "
+            f"completion tokens/s={r.tokens_per_s:.0f}\n"
             f"server RSS={r.server_rss_mib:.0f} MiB  cache hit rate={r.cache_hit_rate:.2f}  "
             f"after: used_slots={r.used_slots_after} running={r.running_after} "
             f"evictable={stats.evictable_slots}  "
