@@ -283,8 +283,6 @@ class TopApp(App[int]):
                 self.query_one(RadixTree).focus()
 
     def action_flush(self) -> None:
-        if isinstance(self.screen, ConfirmFlushScreen):
-            return  # already asking
         tokens = self.latest.tree_cached_tokens if self.latest is not None else None
 
         def answered(yes: bool | None) -> None:
