@@ -84,6 +84,12 @@ def test_errors_are_raised_with_code_and_request_id(client):
     assert client.generate("z", max_new_tokens=1).text == "z"
 
 
+def test_too_large_a_request_is_refused_locally(client):
+    with pytest.raises(ValueError, match="frame limit"):
+        client.generate("x" * (client.hello.max_frame_bytes + 10))
+    assert client.generate("y", max_new_tokens=1).text == "y"  # the connection is intact
+
+
 def test_abort_mid_stream_and_by_closing(client, live):
     s = client.stream("q", max_new_tokens=5000)
     next(s)

@@ -91,6 +91,15 @@ def _expect(reply: Message, kind: type) -> Any:
     return reply
 
 
+def _check_size(frame: bytearray, hello: HelloReply | None) -> None:
+    """Refuse locally what the server would refuse by closing the connection."""
+    if hello is not None and len(frame) - 4 > hello.max_frame_bytes:
+        raise ValueError(
+            f"message of {len(frame) - 4} bytes exceeds the server's frame limit of "
+            f"{hello.max_frame_bytes} bytes (radtrio serve --max-frame-bytes)"
+        )
+
+
 # ====================================================================== blocking client
 class Client:
     """Blocking client; safe to share between threads.
@@ -141,6 +150,7 @@ class Client:
     def _send(self, msg: Message) -> None:
         with self._send_lock:
             frame = self._encoder.encode(msg)
+            _check_size(frame, getattr(self, "hello", None))
             if self._closed is not None:
                 raise ConnectionLost(f"connection to {self.address} is closed: {self._closed}")
             try:
@@ -542,6 +552,7 @@ class AsyncClient:
         if self._closed is not None:
             raise ConnectionLost(f"connection to {self.address} is closed: {self._closed}")
         frame = self._encoder.encode(msg)
+        _check_size(frame, getattr(self, "hello", None))
         async with self._send_lock:
             # Shielded: a cancelled caller must not leave half a frame on the wire.
             with trio.CancelScope(shield=True):
