@@ -183,3 +183,18 @@ def test_feed_stop_unblocks_a_waiting_stream():
     assert not feed.running
     with pytest.raises(ValueError, match="interval_s"):
         Feed(src, 0, lambda i: None, lambda s: None, lambda *a: None)
+
+
+def test_feed_closes_a_connection_that_opened_after_stop():
+    src = FakeSource()
+    src.connect_gate = threading.Event()
+    connected = []
+    feed = Feed(src, 0.5, connected.append, lambda s: None, lambda *a: None)
+    feed.start()
+    feed.stop(timeout_s=0.05)  # the thread is still inside connect()
+    closes_at_stop = src.closes
+    src.connect_gate.set()
+    feed._thread.join(5)
+    assert not feed.running
+    assert connected == []  # stopped: the late connection is not reported...
+    assert src.closes == closes_at_stop + 1  # ...and it is closed

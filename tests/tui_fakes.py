@@ -91,6 +91,8 @@ class FakeSource:
         self.connect_errors = list(connect_errors)
         self.flush_answer = flush_answer
         self.connects = 0
+        self.closes = 0
+        self.connect_gate: threading.Event | None = None  # connect() waits for it when set
         self.flush_calls = 0
         self.intervals: list[float] = []
         self._generation = 0
@@ -101,6 +103,8 @@ class FakeSource:
             self.frames.put(item)
 
     def connect(self) -> ServerInfo:
+        if self.connect_gate is not None:
+            self.connect_gate.wait()
         with self._lock:
             self.connects += 1
             if self.connect_errors:
@@ -129,4 +133,6 @@ class FakeSource:
         return self.flush_answer
 
     def close(self) -> None:
-        self._generation += 1
+        with self._lock:
+            self.closes += 1
+            self._generation += 1

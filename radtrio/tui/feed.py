@@ -55,6 +55,12 @@ class Feed:
                 self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.source.close()  # a connect that finished after stop() must not stay open
+
+    def _loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
             try:
