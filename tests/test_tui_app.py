@@ -219,8 +219,13 @@ def test_sort_key_and_header_click_reorder_requests():
             await pilot.click("#requests", offset=(34, 1))  # the "Cached" heading
             await pilot.pause()
             assert table.sort_column == "cached"
-            src.push(snapshot(1, requests=[RequestInfo("req-new", "prefill", 9, 8, 0, 0.0)]))
+            # The highlighted request stays highlighted when the rows are refreshed.
+            table.move_cursor(row=[r[0] for r in table_rows(table)].index("req-gamma"))
+            src.push(snapshot(1, requests=list(reversed(snapshot(1).requests))))
             await wait_snapshots(pilot, app, 2)
+            assert table_rows(table)[table.cursor_row][0] == "req-gamma"
+            src.push(snapshot(2, requests=[RequestInfo("req-new", "prefill", 9, 8, 0, 0.0)]))
+            await wait_snapshots(pilot, app, 3)
             assert table_rows(table) == [["req-new", "prefill", "9", "8", "0", "0 µs"]]
 
     run(go())
