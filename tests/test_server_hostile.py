@@ -237,6 +237,20 @@ def test_client_that_never_reads_is_dropped_and_others_are_unaffected():
         still_serves(st.address)
 
 
+def test_a_slow_reader_is_told_why_it_is_dropped():
+    engine = FakeEngine()
+    with ServerThread(engine, max_outbox_bytes=64 << 10, close_flush_s=3.0) as st:
+        with Raw(st.address) as slow:
+            for i in range(4):
+                slow.send(gen(f"s{i}", text="z" * 100, max_new_tokens=300, stream=True, n=4))
+            assert st.wait_until(lambda: st.server.slow_consumers == 1)
+            msgs = slow.read_all_until_closed(timeout=10)  # now it reads, late
+        last = msgs[-1]
+        assert isinstance(last, Error) and last.code == "slow_consumer" and last.fatal
+        assert "unread" in last.message and str(64 << 10) in last.message
+        assert st.wait_until(lambda: not engine.running and engine.used_slots == 0)
+
+
 def test_connection_cap_with_many_idle_connections():
     cap = 600
     with ServerThread(FakeEngine(), max_connections=cap) as st:

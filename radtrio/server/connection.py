@@ -129,6 +129,7 @@ class Connection:
         self._requests: dict[str, _InFlight] = {}
         self._nursery: trio.Nursery | None = None
         self._writer_done = trio.Event()
+        self._write_scope: trio.CancelScope | None = None
         self._drop_reason: str | None = None
         self.greeted = False
 
@@ -159,14 +160,35 @@ class Connection:
             await trio.aclose_forcefully(self.stream)
 
     def drop(self, reason: str) -> None:
-        """End the connection at once (its requests are aborted)."""
+        """End the connection at once: its requests are aborted, a write in progress is cut
+        (the connection is not used again, so half a frame no longer matters)."""
         if self._drop_reason is None:
             self._drop_reason = reason
-            if reason.startswith("slow consumer"):
-                self.server.slow_consumers += 1
         self.outbox.close()
+        if self._write_scope is not None:
+            self._write_scope.cancel()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+
+    def _slow_consumer(self, reason: str) -> None:
+        """The outbox is full: abort the requests, queue a fatal slow_consumer Error, and
+        drop the connection once it is written or after close_flush_s."""
+        if self._drop_reason is not None:
+            return
+        self._drop_reason = reason
+        self.server.slow_consumers += 1
+        for entry in list(self._requests.values()):
+            entry.scope.cancel()
+        error = Error(code="slow_consumer", message=reason, fatal=True)
+        self.outbox.force_put(self._encoder.encode(error))
+        self.outbox.close()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._drop_after_flush, reason)
+
+    async def _drop_after_flush(self, reason: str) -> None:
+        with trio.move_on_after(self.config.close_flush_s):
+            await self._writer_done.wait()
+        self.drop(reason)
 
     async def send_fatal_and_close(self, code: str, message: str) -> None:
         """Send one fatal Error (best effort, short timeout) on a connection not yet running."""
@@ -184,9 +206,9 @@ class Connection:
             return
         frame = self._encoder.encode(message)
         if not self.outbox.put(frame):
-            self.drop(
-                f"slow consumer: {self.outbox.queued_bytes} bytes unread, limit "
-                f"{self.outbox.max_bytes}"
+            self._slow_consumer(
+                f"slow consumer: {self.outbox.queued_bytes + len(frame)} bytes of output "
+                f"unread, limit {self.outbox.max_bytes}; the connection is dropped"
             )
 
     def send_error(self, code: str, message: str, request_id: str | None = None) -> None:
@@ -206,14 +228,21 @@ class Connection:
                     return
                 # Shielded so that a cancel never leaves half a frame on the wire; the inner
                 # deadline stops a client that does not read from holding us forever.
-                with trio.CancelScope(shield=True):
+                # drop() cancels this scope itself: the connection is being abandoned then.
+                with trio.CancelScope(shield=True) as write_scope:
+                    self._write_scope = write_scope
                     with trio.move_on_after(self.config.write_timeout_s) as timeout:
                         try:
                             await self.stream.send_all(data)
                         except (trio.BrokenResourceError, trio.ClosedResourceError):
                             self.drop("peer closed the connection")
                             return
+                self._write_scope = None
+                if write_scope.cancelled_caught:
+                    return
                 if timeout.cancelled_caught:
+                    if self._drop_reason is None:
+                        self.server.slow_consumers += 1
                     self.drop(
                         f"slow consumer: a write did not finish in {self.config.write_timeout_s} s"
                     )

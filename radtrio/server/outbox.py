@@ -39,6 +39,13 @@ class Outbox:
         self._wakeup.set()
         return True
 
+    def force_put(self, frame: bytes | bytearray) -> None:
+        """Queue a frame past the budget (the last Error before dropping a client)."""
+        if not self._closed:
+            self._frames.append(frame)
+            self._bytes += len(frame)
+            self._wakeup.set()
+
     def close(self) -> None:
         """No more frames; the writer drains what is queued, then get() returns b""."""
         self._closed = True
