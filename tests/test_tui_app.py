@@ -87,6 +87,14 @@ def test_panels_show_the_numbers_sent():
             assert "in use 4,000 (48.8%)" in pool and "free 4,192 (51.2%)" in pool
             assert table.row_count == 0
             assert "Prefill  1.6k tok/s   peak 1.6k tok/s" in text_of(app.query_one("#throughput"))
+            # 20 s later TTFT p99 halves: its strip shows a full and a half bar, newest right.
+            src.push(snapshot(40, ttft_p99_s=0.155))
+            await wait_snapshots(pilot, app, 3)
+            ttft = next(
+                line for line in text_of(app.query_one("#latency")).splitlines() if "TTFT" in line
+            )
+            assert "p99 155 ms" in ttft
+            assert ttft.rstrip().endswith("▄") and "█" in ttft
 
     run(go())
 

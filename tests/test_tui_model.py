@@ -42,6 +42,7 @@ def test_tree_filter_keeps_matches_and_their_ancestors():
     assert [r.matched for r in walk(model.root)] == [False, False, False, True]
     assert model.shown_nodes == 3
     assert model.nodes == 6  # the summary still counts the whole tree
+    assert model.root.children[0].branch_tokens == 214  # Σ counts hidden descendants too
     assert ids(build_tree(sample_tree(), "no such text")) == [0]
 
 

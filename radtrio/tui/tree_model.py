@@ -19,7 +19,7 @@ ROOT_ID = -1  # the parent id of the root node; also the id of a root we synthes
 class TreeRow:
     node: TreeNodeSnapshot
     depth: int  # the root is 0
-    branch_tokens: int  # tokens in this node and every descendant
+    branch_tokens: int  # tokens in this node and every descendant (filtered out or not)
     children: tuple[TreeRow, ...]
     matched: bool = False  # the label contains the filter text (False when there is no filter)
 
@@ -59,6 +59,7 @@ def build_tree(nodes: Sequence[TreeNodeSnapshot], filter_text: str = "") -> Tree
     # Every node sits in exactly one children list, so the walk from the root is a tree walk;
     # nodes on a parent cycle are unreachable from the root and are dropped.
     built: dict[int, TreeRow | None] = {}
+    branch: dict[int, int] = {}  # over all descendants, shown or filtered out
     stack: list[tuple[TreeNodeSnapshot, int, bool]] = [(root, 0, False)]
     while stack:
         node, depth, expanded = stack.pop()
@@ -69,6 +70,7 @@ def build_tree(nodes: Sequence[TreeNodeSnapshot], filter_text: str = "") -> Tree
                 stack.append((child, depth + 1, False))
             continue
         is_root = node.node_id == root.node_id
+        branch[node.node_id] = node.num_tokens + sum(branch[c.node_id] for c in kids_in)
         kids = [r for c in kids_in if (r := built.get(c.node_id)) is not None]
         kids.sort(key=lambda r: (-r.branch_tokens, r.node.node_id))
         if not is_root:
@@ -81,8 +83,7 @@ def build_tree(nodes: Sequence[TreeNodeSnapshot], filter_text: str = "") -> Tree
             built[node.node_id] = None
             continue
         shown += not is_root
-        branch = node.num_tokens + sum(k.branch_tokens for k in kids)
-        built[node.node_id] = TreeRow(node, depth, branch, tuple(kids), matched)
+        built[node.node_id] = TreeRow(node, depth, branch[node.node_id], tuple(kids), matched)
 
     top = built[root.node_id]
     if top is None:  # cannot happen: the root is never filtered out

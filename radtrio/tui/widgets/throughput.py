@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,7 +12,7 @@ from textual.widget import Widget
 
 from radtrio.tui import format as fmt
 from radtrio.tui.history import History
-from radtrio.tui.widgets.chart import Chart
+from radtrio.tui.widgets.chart import Chart, bar_rows
 from radtrio.types import StatsSnapshot
 
 
@@ -24,29 +25,47 @@ def _share(v: float) -> str:
 
 
 class LatencySummary(Widget):
+    """TTFT and inter-token latency p50/p99 now, with a strip of p99 over the window."""
+
     snapshot: reactive[StatsSnapshot | None] = reactive(None)
+
+    def __init__(self, history: History, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.history = history
+
+    def _strip(self, field: str, width: int) -> Text:
+        values = self.history.binned(field, width)
+        top = max((v for v in values if v is not None), default=0.0)
+        return Text(bar_rows(values, 1, top)[0], "yellow")
 
     def render(self) -> Table | Text:
         s = self.snapshot
         if s is None:
             return Text("")
-        tokens_out = fmt.count(s.total_generated_tokens)
         grid = Table.grid(padding=(0, 2))
-        for _ in range(4):
+        for _ in range(3):
             grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, ratio=1)
+        strip = max(4, self.content_size.width - 34)
         grid.add_row(
             Text("TTFT", "bold"),
             f"p50 {fmt.duration(s.ttft_p50_s)}",
             f"p99 {fmt.duration(s.ttft_p99_s)}",
-            Text(f"hit rate {_share(s.cache_hit_rate)} overall", "dim"),
+            self._strip("ttft_p99_s", strip),
         )
         grid.add_row(
             Text("ITL", "bold"),
             f"p50 {fmt.duration(s.itl_p50_s)}",
             f"p99 {fmt.duration(s.itl_p99_s)}",
-            Text(f"{fmt.count(s.total_prompt_tokens)} in · {tokens_out} out", "dim"),
+            self._strip("itl_p99_s", strip),
         )
-        return grid
+        tokens_in = fmt.count(s.total_prompt_tokens)
+        tokens_out = fmt.count(s.total_generated_tokens)
+        footer = Text(
+            f"hit rate {_share(s.cache_hit_rate)} overall · {tokens_in} in · {tokens_out} out",
+            "dim",
+        )
+        return Group(grid, footer)
 
 
 class ThroughputPanel(Vertical):
@@ -83,7 +102,7 @@ class ThroughputPanel(Vertical):
                 id="chart-hits",
             ),
         ]
-        self.latency = LatencySummary(id="latency")
+        self.latency = LatencySummary(self.history, id="latency")
         yield from self.charts
         yield self.latency
 
