@@ -252,7 +252,7 @@ def test_a_slow_reader_is_told_why_it_is_dropped():
 
 
 def test_connection_cap_with_many_idle_connections():
-    cap = 600
+    cap = 1200
     with ServerThread(FakeEngine(), max_connections=cap) as st:
         idle = [Raw(st.address) for _ in range(cap - 1)]
         try:
