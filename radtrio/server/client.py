@@ -120,8 +120,9 @@ class Client:
         self.timeout = timeout
         self._ids = IdSource()
         self._encoder = FrameEncoder()
-        self._send_lock = threading.Lock()
-        self._lock = threading.Lock()
+        # Reentrant: a Stream collected (its __del__ aborts) while this thread sends.
+        self._send_lock = threading.RLock()
+        self._lock = threading.RLock()
         self._waiters: dict[str, queue.SimpleQueue[Any]] = {}
         self._closed: BaseException | None = None
         self._sock = _connect_blocking(address, connect_timeout)
