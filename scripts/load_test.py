@@ -52,7 +52,9 @@ class LoadResult:
     ttft_p50_s: float = 0.0
     ttft_p99_s: float = 0.0
     completion_tokens: int = 0
+    chunks: int = 0  # streamed chunk messages received
     tokens_per_s: float = 0.0
+    server_cpu_s: float = 0.0  # user + system CPU of the server process during the load
     server_rss_mib: float = 0.0
     used_slots_after: int = -1
     running_after: int = -1
@@ -123,6 +125,7 @@ async def run_load(
                             if first is None:
                                 first = time.perf_counter() - t0
                             got += 1
+                            result.chunks += 1
                             if abort and got >= abort_after:
                                 break
                     if abort and got >= abort_after:
@@ -201,9 +204,15 @@ class ByteTokenizer:
 
 
 def serve_tiny(
-    port: int, port_file: str | None, kv_slots: int, max_running: int, policy: str = "lpm"
+    port: int,
+    port_file: str | None,
+    kv_slots: int,
+    max_running: int,
+    policy: str = "lpm",
+    engine_kind: str = "tiny",
 ) -> int:
-    """Serve a tiny random-weight llama on CPU (what the load test talks to)."""
+    """Serve a tiny random-weight llama on CPU (what the load test talks to), or with
+    engine_kind="fake" the tests' echo engine (no model: measures the server alone)."""
     from radtrio.config import EngineConfig
     from radtrio.engine import AsyncEngine
     from radtrio.models.random_model import random_model, shape_config
@@ -211,16 +220,22 @@ def serve_tiny(
     from radtrio.server.server import ServerConfig, run_server
 
     _raise_fd_limit(8192)
-    shape = shape_config("tiny-llama", vocab_size=512, max_position_embeddings=1024)
-    loaded = random_model(shape, dtype="float32", device="cpu", tokenizer=ByteTokenizer())
-    config = EngineConfig(
-        device="cpu",
-        kv_slots=kv_slots,
-        max_running=max_running,
-        cuda_graphs=False,
-        schedule_policy=policy,
-    )
-    engine = AsyncEngine(config, loaded=loaded)
+    if engine_kind == "fake":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+        from server_fake_engine import FakeEngine
+
+        engine: Any = FakeEngine(context_len=4096, pool_slots=kv_slots)
+    else:
+        shape = shape_config("tiny-llama", vocab_size=512, max_position_embeddings=1024)
+        loaded = random_model(shape, dtype="float32", device="cpu", tokenizer=ByteTokenizer())
+        config = EngineConfig(
+            device="cpu",
+            kv_slots=kv_slots,
+            max_running=max_running,
+            cuda_graphs=False,
+            schedule_policy=policy,
+        )
+        engine = AsyncEngine(config, loaded=loaded)
 
     def listening(server: Any) -> None:
         if port_file:
@@ -234,7 +249,9 @@ def serve_tiny(
     return 0
 
 
-def spawn_server(kv_slots: int, max_running: int, policy: str) -> tuple[subprocess.Popen, str]:
+def spawn_server(
+    kv_slots: int, max_running: int, policy: str, engine_kind: str
+) -> tuple[subprocess.Popen, str]:
     port_file = os.path.join(tempfile.mkdtemp(), "addr")
     cmd = [
         sys.executable,
@@ -248,6 +265,8 @@ def spawn_server(kv_slots: int, max_running: int, policy: str) -> tuple[subproce
         str(max_running),
         "--schedule-policy",
         policy,
+        "--engine",
+        engine_kind,
     ]
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 120
@@ -258,6 +277,18 @@ def spawn_server(kv_slots: int, max_running: int, policy: str) -> tuple[subproce
         time.sleep(0.1)
     with open(port_file) as f:
         return proc, f.read().strip()
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        import psutil
+
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except Exception:  # noqa: BLE001 - psutil missing or process gone
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -285,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kv-slots", type=int, default=65536)
     p.add_argument("--max-running", type=int, default=64)
     p.add_argument("--schedule-policy", default="lpm", choices=("lpm", "fcfs", "dfs-weight"))
+    p.add_argument(
+        "--engine",
+        default="tiny",
+        choices=("tiny", "fake"),
+        help="tiny: a tiny random-weight llama; fake: the tests' echo engine (server alone)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -297,7 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--requests must be in [1, 100]")
     if args.serve:
         return serve_tiny(
-            args.port, args.port_file, args.kv_slots, args.max_running, args.schedule_policy
+            args.port,
+            args.port_file,
+            args.kv_slots,
+            args.max_running,
+            args.schedule_policy,
+            args.engine,
         )
 
     proc = None
@@ -310,11 +352,14 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--connect {args.connect}: the load test only targets loopback")
         address = args.connect
     else:
-        proc, address = spawn_server(args.kv_slots, args.max_running, args.schedule_policy)
+        proc, address = spawn_server(
+            args.kv_slots, args.max_running, args.schedule_policy, args.engine
+        )
     try:
         from radtrio.server.cli_args import _raise_fd_limit
 
         _raise_fd_limit(args.clients + 256)
+        cpu0 = cpu_seconds(proc.pid) if proc is not None else 0.0
         result = trio.run(
             lambda: run_load(
                 address,
@@ -330,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = check_pool(address, result, args.auth_token)
         if proc is not None:
             result.server_rss_mib = rss_mib(proc.pid)
+            result.server_cpu_s = cpu_seconds(proc.pid) - cpu0
     finally:
         if proc is not None:
             proc.terminate()
@@ -351,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
             f"p99={r.ttft_p99_s * 1000:.0f} ms (engine's ttft p50="
             f"{r.engine_ttft_p50_s * 1000:.0f} ms p99={r.engine_ttft_p99_s * 1000:.0f} ms)  "
             f"completion tokens/s={r.tokens_per_s:.0f}\n"
-            f"server RSS={r.server_rss_mib:.0f} MiB  cache hit rate={r.cache_hit_rate:.2f}  "
+            f"server RSS={r.server_rss_mib:.0f} MiB  server CPU={r.server_cpu_s:.1f} s "
+            f"({1e6 * r.server_cpu_s / max(1, r.chunks):.0f} us per streamed chunk, "
+            f"{r.chunks} chunks)  cache hit rate={r.cache_hit_rate:.2f}\n"
             f"after: used_slots={r.used_slots_after} running={r.running_after} "
             f"evictable={stats.evictable_slots}  "
             f"{'no leaked slot' if r.leak_free else 'LEAK'}"
