@@ -120,14 +120,17 @@ def decode_batch(bs: int, ctx: int, stride: int) -> ForwardBatch:
 
 
 # -- 2. decode ------------------------------------------------------------------------
-def bench_decode(model: CausalLM, batches: list[int], ctx: int, bw: float) -> list[dict]:
+def bench_decode(
+    model: CausalLM, batches: list[int], ctx: int, bw: float, variant: str
+) -> list[dict]:
     stride = ctx + 8
     pool = model.make_kv_pool(1 + max(batches) * stride)
     for layer in range(pool.num_layers):  # real data, never zeros
         pool.k[layer].normal_()
         pool.v[layer].normal_()
-    backend = CudaAttentionBackend(model, pool)
+    backend = CudaAttentionBackend(model, pool, variant=variant)
     runner = GraphRunner(model, pool, backend, batch_sizes=tuple(batches), max_context=ctx + 8)
+    log(f"decode-attention variant: {variant}")
     wbytes = weight_bytes(model)
     rows = []
     for bs in batches:
@@ -139,7 +142,7 @@ def bench_decode(model: CausalLM, batches: list[int], ctx: int, bw: float) -> li
         kv = bs * (ctx + 1) * model.kv_bytes_per_token()
         roof = (wbytes + kv) / bw
         row = dict(
-            batch=bs, ctx=ctx, graph_ms=graph_t * 1e3, eager_ms=eager_t * 1e3,
+            batch=bs, ctx=ctx, variant=variant, graph_ms=graph_t * 1e3, eager_ms=eager_t * 1e3,
             roofline_ms=roof * 1e3, roofline_frac=roof / graph_t, tok_s=bs / graph_t,
             weight_GB=wbytes / 1e9, kv_GB=kv / 1e9,
         )  # fmt: skip
@@ -186,6 +189,48 @@ def bench_hf_decode(hf: Any, batches: list[int], ctx: int, steps: int) -> list[d
             log(f"HF generate bs {bs}: out of memory")
         free()
     return rows
+
+
+def bench_attention_decode(batches: list[int], ctx: int, hq: int, hkv: int, d: int, bw: float):
+    """The split-KV decode kernel alone (one layer, in a CUDA graph as the model runs it):
+    time and achieved KV bandwidth of every kernel variant; picks the fastest correct one."""
+    rows = []
+    sms = torch.cuda.get_device_properties(DEV).multi_processor_count
+    total = dict.fromkeys(ops.ATTN_VARIANTS, 0.0)
+    for bs in batches:
+        n = bs * (ctx + 1)
+        kc = torch.randn(n + 1, hkv, d, device=DEV, dtype=torch.bfloat16)
+        vc = torch.randn_like(kc)
+        q = torch.randn(bs, hq, d, device=DEV, dtype=torch.bfloat16)
+        qo = torch.arange(bs + 1, device=DEV)
+        kvp = qo * (ctx + 1)
+        kvi = torch.arange(1, n + 1, device=DEV)
+        splits = ops.choose_splits(bs, hkv, ctx + 1, sms)
+        args = (q, kc, vc, qo, kvp, kvi, d**-0.5, splits)
+        kv_bytes = 2 * n * hkv * d * 2
+        ref = ops.attention(*args, variant="regs").float()
+        for variant in ops.ATTN_VARIANTS:
+            out = ops.attention(*args, variant=variant)
+            err = float((out.float() - ref).norm() / ref.norm())
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                ops.attention(*args, variant=variant)
+            t = timed(graph.replay, reps=30)
+            total[variant] += t if err < 1e-2 else math.inf
+            rows.append(dict(batch=bs, ctx=ctx, splits=splits, variant=variant, us=t * 1e6,
+                             TBps=kv_bytes / t / 1e12, frac_of_copy=kv_bytes / t / bw,
+                             rel_err_vs_regs=err))  # fmt: skip
+            log(
+                f"decode attention bs {bs:4d} ctx {ctx} {variant:9s}: {t * 1e6:8.1f} us, "
+                f"splits {splits:2d}, {kv_bytes / t / 1e12:5.2f} TB/s "
+                f"({100 * kv_bytes / t / bw:5.1f}% of copy), err {err:.0e}"
+            )
+            graph = out = None
+        kc = vc = q = args = ref = None
+        free()
+    best = min(total, key=total.get)
+    log(f"fastest decode-attention variant: {best}")
+    return {"rows": rows, "best": best}
 
 
 # -- 3. prefill -----------------------------------------------------------------------
@@ -250,6 +295,39 @@ def bench_model_prefill(model: CausalLM, hf: Any, lengths: list[int]) -> list[di
 
 
 # -- 4. shared-prefix workload through the engine ------------------------------------
+class RunnerTimes:
+    """Time the engine's ModelRunner.run calls (device work + sampling) during a workload,
+    to tell runner time from the actors' host time."""
+
+    def __init__(self) -> None:
+        self.acc: dict[str, float] = {}
+
+    def __enter__(self) -> RunnerTimes:
+        from radtrio import runner
+
+        self._cls = runner.ModelRunner
+        self._orig = orig = runner.ModelRunner.run
+        acc = self.acc
+
+        def run(this: Any, work: Any) -> Any:
+            t = time.perf_counter()
+            res = orig(this, work)
+            kind = "decode" if work.batch.is_decode else "prefill"
+            acc[kind + "_steps"] = acc.get(kind + "_steps", 0) + 1
+            acc[kind + "_tokens"] = acc.get(kind + "_tokens", 0) + work.batch.num_tokens
+            acc[kind + "_run_s"] = acc.get(kind + "_run_s", 0.0) + time.perf_counter() - t
+            acc[kind + "_forward_s"] = acc.get(kind + "_forward_s", 0.0) + res.forward_s
+            acc[kind + "_sample_s"] = acc.get(kind + "_sample_s", 0.0) + res.sample_s
+            acc["graphs_captured"] = float(bool(this.graphs is not None and this.graphs.captured))
+            return res
+
+        runner.ModelRunner.run = run
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cls.run = self._orig
+
+
 class NumberTokenizer:
     """Enough of a tokenizer for token-id prompts: the streamer only decodes."""
 
@@ -288,7 +366,8 @@ def bench_shared_prefix(
         engine.generate(warm * 2, params)  # warm-up: compile kernels, capture graphs
         before = engine.stats()
         t = time.perf_counter()
-        results = engine.generate(prompts, params)
+        with RunnerTimes() as times:
+            results = engine.generate(prompts, params)
         wall = time.perf_counter() - t
         after = engine.stats()
         n_out = sum(len(r.token_ids) for r in results)
@@ -297,12 +376,12 @@ def bench_shared_prefix(
         row = dict(
             radix_cache=radix, requests=len(prompts), wall_s=wall, output_tok_s=n_out / wall,
             total_tok_s=(n_out + prompt_tok) / wall, hit_rate=cached / max(1, prompt_tok),
-            output_tokens=n_out,
+            output_tokens=n_out, runner={k: round(v, 3) for k, v in times.acc.items()},
         )  # fmt: skip
         rows.append(row)
         log(
             f"shared prefix radix={radix}: {wall:7.2f} s  {n_out / wall:8.0f} out tok/s  "
-            f"hit rate {row['hit_rate']:.3f}"
+            f"hit rate {row['hit_rate']:.3f}\n    runner: {row['runner']}"
         )
         engine = None
         if device == "cuda":
@@ -310,7 +389,12 @@ def bench_shared_prefix(
     return rows
 
 
+SECTIONS: list[str] | None = None
+
+
 def section(name: str, fn, *args: Any, **kw: Any) -> Any:
+    if SECTIONS is not None and name not in SECTIONS:
+        return None
     log(f"\n== {name} ==")
     t = time.perf_counter()
     try:
@@ -329,6 +413,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--skip-engine", action="store_true")
+    ap.add_argument("--sections", nargs="*", default=None, help="run only these sections")
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(DEV)
     RESULTS["device"] = (
@@ -339,6 +424,8 @@ def main() -> None:
     RESULTS["argv"] = sys.argv[1:]
     log(RESULTS["device"], "torch", torch.__version__)
 
+    global SECTIONS
+    SECTIONS = args.sections
     tiny = args.tiny
     shape = (
         dict(shape_config("llama-3.1-8b"), num_hidden_layers=2, vocab_size=4096)
@@ -346,7 +433,7 @@ def main() -> None:
     )  # fmt: skip
     batches = [1, 4] if tiny else [1, 16, 64, 256]
     ctx = 128 if tiny else 1024
-    bw = section("copy_bandwidth", copy_bandwidth, 0.25 if tiny else 4.0)
+    bw = copy_bandwidth(0.25 if tiny else 4.0)
 
     hf = hf_model(shape, torch.bfloat16)
     model = ours_from_hf(hf, torch.bfloat16)
@@ -354,7 +441,9 @@ def main() -> None:
         del hf
         hf = None
     free()
-    section("decode_8b", bench_decode, model, batches, ctx, bw)
+    micro = section("attention_decode", bench_attention_decode, batches, ctx, 32, 8, 128, bw)
+    variant = micro.get("best", ops.DEFAULT_VARIANT) if isinstance(micro, dict) else None
+    section("decode_8b", bench_decode, model, batches, ctx, bw, variant or ops.DEFAULT_VARIANT)
     section(
         "attention_prefill",
         bench_attention_prefill,

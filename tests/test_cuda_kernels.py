@@ -108,12 +108,15 @@ def test_split_attention_ragged(dtype: torch.dtype, head_dim: int, group: int) -
     seed = 100 * DTYPES.index(dtype) + 10 * group + head_dim
     c = make_case(*RAGGED, kv_heads=2, group=group, head_dim=head_dim, dtype=dtype, seed=seed)
     ref = ref_attention(c)
-    for splits in (1, 3):
-        out = torch.full_like(ref, float("nan"), dtype=dtype)
-        ws = torch.full((out.numel() * splits + 4096,), float("nan"), device=DEV)
-        args = (c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"], c["scale"])
-        ops.attention(*args, num_splits=splits, out=out, workspace=ws)
-        assert rel_err(out, ref) < TOL[dtype], (splits, rel_err(out, ref))
+    for variant in ops.ATTN_VARIANTS:
+        for splits, kv_major in ((1, True), (3, False)):
+            out = torch.full_like(ref, float("nan"), dtype=dtype)
+            ws = torch.full((out.numel() * splits + 4096,), float("nan"), device=DEV)
+            args = (c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"], c["scale"])
+            ops.attention(
+                *args, num_splits=splits, out=out, workspace=ws, kv_major=kv_major, variant=variant
+            )
+            assert rel_err(out, ref) < TOL[dtype], (variant, splits, rel_err(out, ref))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -123,10 +126,11 @@ def test_decode_long_context_many_splits(dtype: torch.dtype) -> None:
     ref = ref_attention(c)
     splits = ops.choose_splits(4, 8, max(seq_lens), num_sms=132)
     assert splits > 1
-    out = torch.full_like(ref, float("nan"), dtype=dtype)
-    args = (c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"], c["scale"])
-    ops.attention(*args, num_splits=splits, out=out)
-    assert rel_err(out, ref) < TOL[dtype]
+    for variant in ops.ATTN_VARIANTS:
+        out = torch.full_like(ref, float("nan"), dtype=dtype)
+        args = (c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"], c["scale"])
+        ops.attention(*args, num_splits=splits, out=out, variant=variant)
+        assert rel_err(out, ref) < TOL[dtype], variant
 
 
 def test_shared_prefix_and_empty_sequences() -> None:
@@ -134,21 +138,24 @@ def test_shared_prefix_and_empty_sequences() -> None:
     c = make_case([260, 230, 0], [4, 30, 0], 2, 4, 64, torch.bfloat16, seed=9, shared=200)
     c["qo"] = torch.tensor([0, 4, 34, 34], device=DEV)
     ref = ref_attention({**c, "seq_lens": [260, 230], "ext_lens": [4, 30]})
-    for splits in (1, 4):
-        out = torch.full((34, 8, 64), float("nan"), dtype=torch.bfloat16, device=DEV)
-        args = (c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"], c["scale"])
-        ops.attention(*args, num_splits=splits, out=out)
-        assert rel_err(out, ref) < 1e-2
+    for variant in ops.ATTN_VARIANTS:
+        for splits in (1, 4):
+            out = torch.full((34, 8, 64), float("nan"), dtype=torch.bfloat16, device=DEV)
+            args = (c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"], c["scale"])
+            ops.attention(*args, num_splits=splits, out=out, variant=variant)
+            assert rel_err(out, ref) < 1e-2, (variant, splits)
 
 
 def test_padding_rows_attend_to_nothing() -> None:
     c = make_case([40, 1], [1, 1], 2, 3, 64, torch.float32, seed=3)
     # the second sequence is a padding row: no keys at all
     c["kvp"] = torch.tensor([0, 40, 40], device=DEV)
-    out = torch.full((2, 6, 64), float("nan"), device=DEV)
-    ops.attention(c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"][:40], 0.1, 3, out=out)
-    assert torch.equal(out[1], torch.zeros_like(out[1]))
-    assert torch.isfinite(out[0]).all()
+    for variant in ops.ATTN_VARIANTS:
+        out = torch.full((2, 6, 64), float("nan"), device=DEV)
+        args = (c["q"], c["kc"], c["vc"], c["qo"], c["kvp"], c["kvi"][:40], 0.1, 3)
+        ops.attention(*args, out=out, variant=variant)
+        assert torch.equal(out[1], torch.zeros_like(out[1]))
+        assert torch.isfinite(out[0]).all()
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -29,6 +29,7 @@ class CudaAttentionBackend:
         *,
         device: torch.device | str | None = None,
         use_tensor_cores: bool = True,
+        variant: str = ops.DEFAULT_VARIANT,
     ) -> None:
         """``model`` and ``pool`` are optional: they only tell the device and check that the
         kernels support the model (head dim, GQA group, no sliding window)."""
@@ -41,6 +42,9 @@ class CudaAttentionBackend:
         if config is not None:
             check_model(config)
         self.use_tensor_cores = use_tensor_cores  # prefill/extend of bf16/fp16 on mma kernels
+        if variant not in ops.ATTN_VARIANTS:
+            raise ValueError(f"variant={variant!r}: must be one of {', '.join(ops.ATTN_VARIANTS)}")
+        self.variant = variant  # split-KV kernel variant (ops.ATTN_VARIANTS)
         self.num_sms = torch.cuda.get_device_properties(self.device).multi_processor_count
         self.num_splits = 1
         self._max_kv_len = 0
@@ -89,7 +93,7 @@ class CudaAttentionBackend:
             )  # fmt: skip
         return ops.attention(
             q, k_cache, v_cache, batch.qo_indptr, batch.kv_indptr, batch.kv_indices, scale,
-            num_splits=self.num_splits, workspace=self._workspace,
+            num_splits=self.num_splits, workspace=self._workspace, variant=self.variant,
         )  # fmt: skip
 
 

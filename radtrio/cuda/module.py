@@ -59,12 +59,26 @@ def cuda_type(dtype: torch.dtype) -> str:
         ) from None
 
 
-def launch(fn: Any, grid: tuple[int, ...], block: tuple[int, ...], args: tuple[Any, ...]) -> None:
-    """Launch on torch's current stream of the current device."""
+def launch(
+    fn: Any,
+    grid: tuple[int, ...],
+    block: tuple[int, ...],
+    args: tuple[Any, ...],
+    shared_mem: int = 0,
+) -> None:
+    """Launch on torch's current stream of the current device (``shared_mem``: dynamic
+    shared memory in bytes; above 48 KiB the kernel's limit is raised first)."""
     device = torch.cuda.current_device()
     stream = _external_stream(torch.cuda.current_stream(device).cuda_stream, device)
     with cupy().cuda.Device(device), stream:
-        fn(grid, block, args)
+        if shared_mem > DEFAULT_SMEM and _raised.get((id(fn), device), 0) < shared_mem:
+            fn.max_dynamic_shared_size_bytes = shared_mem
+            _raised[(id(fn), device)] = shared_mem
+        fn(grid, block, args, shared_mem=shared_mem)
+
+
+DEFAULT_SMEM = 48 * 1024
+_raised: dict[tuple[int, int], int] = {}  # (kernel, device) -> dynamic shared memory limit set
 
 
 def ptr(t: torch.Tensor | None) -> np.uint64:

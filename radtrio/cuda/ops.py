@@ -14,9 +14,16 @@ import torch
 from radtrio.cuda.module import cuda_type, f32, i32, i64, kernel, launch, ptr, rows
 
 ATTN_TILE = 64  # tokens per tile of attn_split (csrc/attention.cu)
-ATTN_THREADS = 128
 HEAD_DIMS = (64, 128)
 MAX_GROUP = 8  # query heads per KV head one attn_split block handles
+# Decode-attention kernel variants: (kernel, threads per block, K/V staged in shared memory).
+ATTN_VARIANTS = {
+    "regs": ("attn_split_regs", 128, False),  # K/V straight into registers, 4 warps
+    "async128": ("attn_split", 128, True),  # cp.async double-buffered tiles, 4 warps
+    "async256": ("attn_split", 256, True),  # the same, 8 warps
+}
+DEFAULT_VARIANT = "regs"
+MAX_GRID_Y = 65535
 
 
 def rms_norm(
@@ -162,13 +169,17 @@ def attention(
     num_splits: int = 1,
     out: torch.Tensor | None = None,
     workspace: torch.Tensor | None = None,
+    kv_major: bool = True,
+    variant: str = DEFAULT_VARIANT,
 ) -> torch.Tensor:
     """Attention of the new queries ``q`` [T, Hq, D] over each sequence's slots (CSR layout of
     :mod:`radtrio.models.batch`), causal within the new tokens. Returns [T, Hq, D].
 
     ``num_splits`` > 1 splits every sequence's keys over that many blocks (flash-decoding) and
     merges them in a second launch; ``workspace`` (float32, at least
-    ``T * Hq * num_splits * (D + 1)`` elements) holds the partial results.
+    ``T * Hq * num_splits * (D + 1)`` elements) holds the partial results. ``kv_major`` orders
+    the blocks of one query row's KV heads next to each other; ``variant`` picks one of
+    :data:`ATTN_VARIANTS` (same results, different speed).
     """
     if q.dim() != 3:
         raise ValueError(f"q: expected [T, heads, head_dim], got shape {tuple(q.shape)}")
@@ -200,12 +211,19 @@ def attention(
     if num_splits > 1 and workspace is not None:
         part_o = workspace
         part_lse = workspace[t * hq * num_splits * d :]
+    if variant not in ATTN_VARIANTS:
+        raise ValueError(f"variant={variant!r}: must be one of {', '.join(ATTN_VARIANTS)}")
+    name, threads, staged = ATTN_VARIANTS[variant]
     ct = cuda_type(q.dtype)
-    fn = kernel("attention.cu", f"attn_split<{ct}, {d}, {group}>")
+    expr = f"{name}<{ct}, {d}, {group}, {threads}>" if staged else f"{name}<{ct}, {d}, {group}>"
+    fn = kernel("attention.cu", expr)
     args = (ptr(q2), i64(qs), ptr(k_cache), ptr(v_cache), i32(hkv), ptr(qo_indptr), ptr(kv_indptr))
     args += (ptr(kv_indices), i32(num_seqs), f32(scale * math.log2(math.e)), ptr(out))
-    args += (i64(out.stride(0)), ptr(part_o), ptr(part_lse))
-    launch(fn, (t, hkv, num_splits), (ATTN_THREADS,), args)
+    kv_major = kv_major and t <= MAX_GRID_Y
+    args += (i64(out.stride(0)), ptr(part_o), ptr(part_lse), i32(int(kv_major)))
+    smem = 2 * 2 * ATTN_TILE * d * q.element_size() if staged else 0  # SplitSmem::BYTES
+    grid = (hkv, t, num_splits) if kv_major else (t, hkv, num_splits)
+    launch(fn, grid, (threads,), args, shared_mem=smem)
     if num_splits > 1:
         merge = kernel("attention.cu", f"attn_merge<{ct}>")
         margs = (ptr(part_o), ptr(part_lse), i32(num_splits), i32(hq), i32(d), ptr(out))

@@ -22,17 +22,254 @@ __global__ void store_kv(const T* __restrict__ k, i64 k_stride, const T* __restr
     }
 }
 
+__device__ __forceinline__ u32 smem_u32(const void* p) {
+    u32 addr;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(addr) : "l"(p));
+    return addr;
+}
+__device__ __forceinline__ void cp_async_16(u32 dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(src_bytes));
+}
+
+// Shared memory of attn_split: two stages of K and V tiles (64 tokens each).
+template <typename T, int D> struct SplitSmem {
+    static constexpr int TILE = 64;
+    static constexpr int BYTES = 2 * 2 * TILE * D * (int)sizeof(T);
+};
+
 // One block per (query row, kv head, split): the G query heads of the group share every
-// K/V load. Tiles of 64 tokens: scores -> online softmax (log2 domain) -> P.V.
+// K/V load. Tiles of 64 tokens stream through shared memory with cp.async, two stages deep
+// (tile i+1 loads while tile i computes; the slots of tile i+2 load meanwhile into
+// registers), then scores -> online softmax (log2 domain) -> P.V in fp32.
 // With gridDim.z == 1 the result goes straight to `out`; else normalized partial
 // outputs and their log2-sum-exp go to part_o / part_lse for attn_merge.
-template <typename T, int D, int G>
-__global__ void __launch_bounds__(128)
+// Dynamic shared memory: SplitSmem<T, D>::BYTES. THREADS: 128 or 256.
+template <typename T, int D, int G, int THREADS>
+__global__ void __launch_bounds__(THREADS)
 attn_split(const T* __restrict__ q, i64 q_stride, const T* __restrict__ k_cache,
            const T* __restrict__ v_cache, int kv_heads, const i64* __restrict__ qo_indptr,
            const i64* __restrict__ kv_indptr, const i64* __restrict__ kv_indices, int num_seqs,
            float scale_log2, T* __restrict__ out, i64 out_stride, float* __restrict__ part_o,
-           float* __restrict__ part_lse) {
+           float* __restrict__ part_lse, int kv_major) {
+    constexpr int CH = D / 8;          // 8-element chunks per row
+    constexpr int R = THREADS / CH;    // token lanes
+    constexpr int TILE = SplitSmem<T, D>::TILE;
+    constexpr int PER = TILE / R;      // tokens per thread per tile
+    constexpr int WARPS = THREADS / 32;
+    constexpr int C16 = D * (int)sizeof(T) / 16;  // 16-byte chunks per row
+    constexpr int PASS = THREADS / C16;           // rows one pass of cp.async covers
+    constexpr int LOADS = TILE / PASS;            // cp.async per thread per tile per tensor
+    static_assert(D % 8 == 0 && THREADS % CH == 0 && TILE % R == 0 && CH <= 32, "shape");
+    static_assert(THREADS % C16 == 0 && TILE % PASS == 0, "copy shape");
+    static_assert(WARPS * G * D * 4 <= SplitSmem<T, D>::BYTES, "reduction buffer");
+
+    extern __shared__ uint4 smem_raw[];
+    T* const s_kv = reinterpret_cast<T*>(smem_raw);  // [stage][K|V][TILE][D]
+    __shared__ float s_p[G][TILE];
+    __shared__ float s_m[G], s_l[G], s_alpha[G];
+
+    // kv_major: blocks of one row's KV heads are adjacent in launch order, so they read the
+    // neighbouring 256-byte pieces of the same slot rows at about the same time.
+    const int row = kv_major ? blockIdx.y : blockIdx.x;
+    const int kvh = kv_major ? blockIdx.x : blockIdx.y;
+    const int split = blockIdx.z, nsplit = gridDim.z;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int c = tid % CH, r = tid / CH;
+    const int hq = kv_heads * G;
+
+    // The sequence of this row: the largest b with qo_indptr[b] <= row.
+    int lo = 0, hi = num_seqs - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) >> 1;
+        if (qo_indptr[mid] <= row) lo = mid; else hi = mid - 1;
+    }
+    const int b = lo;
+    const i64 kv_start = kv_indptr[b];
+    const i64 seq_len = kv_indptr[b + 1] - kv_start;
+    const i64 ext = qo_indptr[b + 1] - qo_indptr[b];
+    i64 kv_len = seq_len - ext + (row - qo_indptr[b]) + 1;
+    if (kv_len < 0) kv_len = 0;
+    if (kv_len > seq_len) kv_len = seq_len;
+    i64 chunk = (kv_len + nsplit - 1) / nsplit;
+    chunk = ((chunk + TILE - 1) / TILE) * TILE;
+    const i64 begin = (i64)split * chunk;
+    const i64 end = begin + chunk < kv_len ? begin + chunk : kv_len;
+    const int ntile = end > begin ? (int)((end - begin + TILE - 1) / TILE) : 0;
+
+    // This thread's share of every tile copy: rows cr + k * PASS, 16-byte chunk cc.
+    const int cr = tid / C16, cc = tid % C16;
+    const i64 slot_stride = (i64)kv_heads * D;
+    const char* k_src = reinterpret_cast<const char*>(k_cache + (i64)kvh * D) + cc * 16;
+    const char* v_src = reinterpret_cast<const char*>(v_cache + (i64)kvh * D) + cc * 16;
+    i64 sl[LOADS];
+    auto fetch_slots = [&](int it) {
+        const i64 base = begin + (i64)it * TILE;
+#pragma unroll
+        for (int k = 0; k < LOADS; ++k) {
+            const i64 key = base + cr + k * PASS;
+            sl[k] = key < end ? kv_indices[kv_start + key] : -1;
+        }
+    };
+    auto issue = [&](int it) {
+        T* sk = s_kv + (it & 1) * 2 * TILE * D;
+        T* sv = sk + TILE * D;
+#pragma unroll
+        for (int k = 0; k < LOADS; ++k) {
+            const int rr = cr + k * PASS;
+            const i64 slot = sl[k] < 0 ? 0 : sl[k];
+            const int bytes = sl[k] < 0 ? 0 : 16;  // rows past the end are zero-filled
+            const i64 off = slot * slot_stride * (i64)sizeof(T);
+            cp_async_16(smem_u32(reinterpret_cast<char*>(sk + rr * D) + cc * 16), k_src + off, bytes);
+            cp_async_16(smem_u32(reinterpret_cast<char*>(sv + rr * D) + cc * 16), v_src + off, bytes);
+        }
+        asm volatile("cp.async.commit_group;\n" ::);
+    };
+
+    if (ntile > 0) {
+        fetch_slots(0);
+        issue(0);
+        if (ntile > 1) fetch_slots(1);
+    }
+
+    float qf[G][8];
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+        load8(q + row * q_stride + (kvh * G + g) * D + c * 8, qf[g]);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) qf[g][e] *= scale_log2;
+    }
+    float acc[G][8];
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[g][e] = 0.f;
+    if (tid < G) { s_m[tid] = NEG_INF; s_l[tid] = 0.f; }
+
+    for (int it = 0; it < ntile; ++it) {
+        const i64 base = begin + (i64)it * TILE;
+        const int n = (int)(end - base < TILE ? end - base : TILE);
+        asm volatile("cp.async.wait_group 0;\n" ::);
+        __syncthreads();  // tile it is in shared memory; tile it-1 is done with its stage
+        if (it + 1 < ntile) {
+            issue(it + 1);
+            if (it + 2 < ntile) fetch_slots(it + 2);
+        }
+        const T* sk = s_kv + (it & 1) * 2 * TILE * D;
+        const T* sv = sk + TILE * D;
+
+        // Scores: each CH-lane group owns one token at a time.
+#pragma unroll
+        for (int u = 0; u < PER; ++u) {
+            const int j = r + u * R;
+            float kf[8];
+            load8(sk + j * D + c * 8, kf);
+            float s[G];
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+                float x = 0.f;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) x = fmaf(qf[g][e], kf[e], x);
+#pragma unroll
+                for (int o = CH / 2; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+                s[g] = x;
+            }
+            if (c == 0) {
+#pragma unroll
+                for (int g = 0; g < G; ++g) s_p[g][j] = j < n ? s[g] : NEG_INF;
+            }
+        }
+        __syncthreads();
+
+        // Online softmax over the tile: one warp per head.
+        for (int g = warp; g < G; g += WARPS) {
+            const float a0 = s_p[g][lane], a1 = s_p[g][lane + 32];
+            const float m_old = s_m[g];
+            const float m_new = fmaxf(m_old, warp_max(fmaxf(a0, a1)));
+            const float p0 = exp2f(a0 - m_new), p1 = exp2f(a1 - m_new);
+            s_p[g][lane] = p0;
+            s_p[g][lane + 32] = p1;
+            const float sum = warp_sum(p0 + p1);
+            if (lane == 0) {
+                const float alpha = exp2f(m_old - m_new);
+                s_alpha[g] = alpha;
+                s_l[g] = s_l[g] * alpha + sum;
+                s_m[g] = m_new;
+            }
+        }
+        __syncthreads();
+
+        // P.V: each thread accumulates its 8 dims for all G heads over its tokens.
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+            const float alpha = s_alpha[g];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[g][e] *= alpha;
+        }
+#pragma unroll
+        for (int u = 0; u < PER; ++u) {
+            const int j = r + u * R;
+            if (j < n) {
+                float vf[8];
+                load8(sv + j * D + c * 8, vf);
+#pragma unroll
+                for (int g = 0; g < G; ++g) {
+                    const float p = s_p[g][j];
+#pragma unroll
+                    for (int e = 0; e < 8; ++e) acc[g][e] = fmaf(p, vf[e], acc[g][e]);
+                }
+            }
+        }
+    }
+
+    // Sum the token lanes: first inside the warp, then across warps through shared memory
+    // (reusing the tile buffers: every copy has landed and every tile is done).
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+#pragma unroll
+            for (int o = CH; o < 32; o <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+    float* s_red = reinterpret_cast<float*>(smem_raw);  // [WARPS][G * D]
+    __syncthreads();
+    if (lane < CH) {
+#pragma unroll
+        for (int g = 0; g < G; ++g)
+#pragma unroll
+            for (int e = 0; e < 8; ++e) s_red[warp * G * D + g * D + c * 8 + e] = acc[g][e];
+    }
+    __syncthreads();
+    for (int idx = tid; idx < G * D; idx += THREADS) {
+        const int g = idx / D, d = idx % D;
+        float x = 0.f;
+#pragma unroll
+        for (int w = 0; w < WARPS; ++w) x += s_red[w * G * D + idx];
+        const float l = s_l[g];
+        const float o = l > 0.f ? x / l : 0.f;
+        const int h = kvh * G + g;
+        if (nsplit == 1) {
+            out[row * out_stride + h * D + d] = from_float<T>(o);
+        } else {
+            const i64 p = ((i64)row * hq + h) * nsplit + split;
+            part_o[p * D + d] = o;
+            if (d == 0) part_lse[p] = l > 0.f ? s_m[g] + log2f(l) : NEG_INF;
+        }
+    }
+}
+
+// attn_split_regs: the same computation as attn_split with K/V loaded straight into
+// registers (no shared-memory staging, no prefetch), 4 warps. Fewer resources per block,
+// so more blocks per multiprocessor. Tiles of 64 tokens: scores -> online softmax
+// (log2 domain) -> P.V.
+// With gridDim.z == 1 the result goes straight to `out`; else normalized partial
+// outputs and their log2-sum-exp go to part_o / part_lse for attn_merge.
+template <typename T, int D, int G>
+__global__ void __launch_bounds__(128)
+attn_split_regs(const T* __restrict__ q, i64 q_stride, const T* __restrict__ k_cache,
+           const T* __restrict__ v_cache, int kv_heads, const i64* __restrict__ qo_indptr,
+           const i64* __restrict__ kv_indptr, const i64* __restrict__ kv_indices, int num_seqs,
+           float scale_log2, T* __restrict__ out, i64 out_stride, float* __restrict__ part_o,
+           float* __restrict__ part_lse, int kv_major) {
     constexpr int THREADS = 128;
     constexpr int CH = D / 8;          // 8-element chunks per row
     constexpr int R = THREADS / CH;    // token lanes
@@ -46,7 +283,9 @@ attn_split(const T* __restrict__ q, i64 q_stride, const T* __restrict__ k_cache,
     __shared__ float s_m[G], s_l[G], s_alpha[G];
     __shared__ float s_red[WARPS][G * D];
 
-    const int row = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
+    const int row = kv_major ? blockIdx.y : blockIdx.x;
+    const int kvh = kv_major ? blockIdx.x : blockIdx.y;
+    const int split = blockIdx.z, nsplit = gridDim.z;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int c = tid % CH, r = tid / CH;
     const int hq = kv_heads * G;
@@ -195,6 +434,7 @@ attn_split(const T* __restrict__ q, i64 q_stride, const T* __restrict__ k_cache,
         }
     }
 }
+
 
 // Combine the splits of one (row, head): weights 2^(lse_s - max).
 template <typename T>
