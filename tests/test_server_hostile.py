@@ -175,6 +175,23 @@ def test_bad_stats_and_detokenize_arguments(live):
         expect_error(raw, "bad_request", "-3", request_id="d")
         raw.send(Hello(version=1))
         expect_error(raw, "bad_request", "hello was already")
+        for i in range(5):
+            raw.send(SubscribeStats(request_id=f"sub{i}", interval_s=60))
+        msgs = [raw.read() for _ in range(5)]
+        errors = [m for m in msgs if isinstance(m, Error)]
+        assert len(errors) == 1 and errors[0].code == "overloaded"
+        assert errors[0].request_id == "sub4" and "stats subscriptions" in errors[0].message
+        assert sorted(m.request_id for m in msgs if m not in errors) == [
+            f"sub{i}" for i in range(4)
+        ]
+
+
+def test_big_requests_within_the_frame_limit_are_bounded():
+    with ServerThread(FakeEngine()) as st, Raw(st.address) as raw:
+        raw.send(Detokenize(request_id="big", token_ids=[1] * 300_000))
+        expect_error(raw, "bad_request", "limit 262144", request_id="big")
+        raw.send(Generate(request=GenerateRequest(request_id="ids", input_ids=[7] * 500_000)))
+        expect_error(raw, "too_long", "500000", request_id="ids")
 
 
 # ---------------------------------------------------------------- handshake

@@ -53,6 +53,8 @@ log = logging.getLogger("radtrio.server")
 
 RECEIVE_BYTES = 64 << 10
 MAX_TREE_NODES = 10_000
+MAX_DETOKENIZE_IDS = 1 << 18
+MAX_SUBSCRIPTIONS = 4  # stats subscriptions per connection
 MIN_STATS_INTERVAL_S = 0.05
 MAX_STATS_INTERVAL_S = 3600.0
 
@@ -99,16 +101,16 @@ def validate_generate(req: GenerateRequest, context_len: int, vocab_size: int) -
     if req.input_ids is not None:
         if not req.input_ids:
             raise RequestError("request.input_ids is empty: at least one token is required")
-        for tok in req.input_ids:
-            if not 0 <= tok < vocab_size:
-                raise RequestError(
-                    f"request.input_ids contains {tok}: token ids must be in [0, {vocab_size})"
-                )
         if len(req.input_ids) >= context_len:
             raise RequestError(
                 f"request.input_ids has {len(req.input_ids)} tokens: the context length is "
                 f"{context_len}",
                 code="too_long",
+            )
+        if min(req.input_ids) < 0 or max(req.input_ids) >= vocab_size:
+            bad = next(t for t in req.input_ids if not 0 <= t < vocab_size)
+            raise RequestError(
+                f"request.input_ids contains {bad}: token ids must be in [0, {vocab_size})"
             )
     if req.messages is not None and not req.messages:
         raise RequestError("request.messages is empty: at least one message is required")
@@ -421,14 +423,22 @@ class Connection:
 
     def _detokenize(self, msg: Detokenize) -> None:
         vocab = self.engine.info.vocab_size
-        for tok in msg.token_ids:
-            if not 0 <= tok < vocab:
-                self.send_error(
-                    "bad_request",
-                    f"detokenize: token id {tok} is invalid: must be in [0, {vocab})",
-                    msg.request_id,
-                )
-                return
+        ids = msg.token_ids
+        if len(ids) > MAX_DETOKENIZE_IDS:
+            self.send_error(
+                "bad_request",
+                f"detokenize: {len(ids)} token ids: limit {MAX_DETOKENIZE_IDS}",
+                msg.request_id,
+            )
+            return
+        if ids and (min(ids) < 0 or max(ids) >= vocab):
+            bad = next(t for t in ids if not 0 <= t < vocab)
+            self.send_error(
+                "bad_request",
+                f"detokenize: token id {bad} is invalid: must be in [0, {vocab})",
+                msg.request_id,
+            )
+            return
         try:
             text = self.engine.detokenize(list(msg.token_ids))
         except Exception as exc:  # noqa: BLE001
@@ -531,6 +541,15 @@ class Connection:
     def _start_subscription(self, msg: SubscribeStats) -> None:
         rid = msg.request_id
         if not self._check_new_id(rid) or not self._check_tree_nodes(msg.max_tree_nodes, rid):
+            return
+        subscriptions = sum(1 for e in self._requests.values() if e.engine_id is None)
+        if subscriptions >= MAX_SUBSCRIPTIONS:
+            self.send_error(
+                "overloaded",
+                f"this connection has {subscriptions} stats subscriptions: limit "
+                f"{MAX_SUBSCRIPTIONS}",
+                rid,
+            )
             return
         interval = msg.interval_s
         if not (
