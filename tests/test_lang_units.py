@@ -237,8 +237,11 @@ def test_engine_error_without_a_read_is_raised_by_run(fake):
     def no_read(s):
         s += "FAIL " + rt.gen("a")
 
-    with pytest.raises(RequestError):
+    with pytest.raises(RequestError) as info:
         no_read.run(backend=fake)
+    # The error names where the program appended the failing gen.
+    (note,) = info.value.__notes__
+    assert "test_lang_units.py" in note and "(no_read)" in note
 
 
 def test_run_batch_keeps_order_and_reports_errors(fake):

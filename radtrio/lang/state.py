@@ -13,7 +13,9 @@ program's thread at its next use of the state, and by ``run``.
 from __future__ import annotations
 
 import collections
+import os
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,20 @@ from radtrio.lang.ir import (
 from radtrio.types import GenerateRequest, OutputFinished
 
 _END = object()  # closes a text stream
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller() -> str:
+    """file:line (function) of the program code that appended an expression."""
+    frame = sys._getframe(2)
+    while frame is not None and (
+        os.path.dirname(frame.f_code.co_filename) == _HERE
+        or frame.f_code.co_filename.endswith("contextlib.py")
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} ({frame.f_code.co_name})"
 
 
 @dataclass
@@ -73,7 +89,7 @@ class ProgramState:
         self._role: tuple[str, int, str] | None = None  # (role, content start, suffix)
         self._forks: list[ProgramState] = []
         self._cond = threading.Condition()
-        self._queue: collections.deque[Expr] = collections.deque()
+        self._queue: collections.deque[tuple[Expr, str]] = collections.deque()
         self._running = False
         self._cancelled = False
         self._stream: queue.SimpleQueue[Any] | None = queue.SimpleQueue() if stream else None
@@ -86,11 +102,12 @@ class ProgramState:
 
     def append(self, value: object) -> None:
         expr = as_expr(value)
+        origin = _caller()
         with self._cond:
             self._raise_error()
             if self._cancelled:
                 raise RuntimeError(f"{self.name}: this program state is closed")
-            self._queue.append(expr)
+            self._queue.append((expr, origin))
             if not self._running:
                 self._running = True
                 threading.Thread(
@@ -105,10 +122,12 @@ class ProgramState:
                     self._running = False
                     self._cond.notify_all()
                     return
-                expr = self._queue.popleft()
+                expr, origin = self._queue.popleft()
             try:
                 self._execute(expr)
             except BaseException as exc:  # noqa: BLE001 - raised in the program's thread
+                if isinstance(exc, Exception):
+                    exc.add_note(f"in program state {self.name!r}: appended at {origin}")
                 with self._cond:
                     self.error = exc
                     self._queue.clear()
