@@ -261,3 +261,16 @@ async def test_async_client_server_not_there():
     with pytest.raises(ServerUnavailable):
         async with AsyncClient("127.0.0.1:1"):
             pass
+
+
+def test_async_client_auth():
+    async def main(address: str) -> None:
+        with pytest.raises(ServerError) as info:
+            async with AsyncClient(address, auth_token="nope"):
+                pass
+        assert info.value.code == "unauthorized"
+        async with AsyncClient(address, auth_token="t0ken") as c:
+            assert (await c.generate("ok", max_new_tokens=2)).text == "ok"
+
+    with ServerThread(FakeEngine(), auth_token="t0ken") as st:
+        trio.run(main, st.address)

@@ -500,12 +500,25 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         try:
             self._stream = await self._connect()
-        except OSError as exc:
+        except (OSError, trio.TooSlowError) as exc:
+            why = getattr(exc, "strerror", None) or exc or "timed out"
             raise ServerUnavailable(
-                f"no radtrio server at {self.address} ({exc.strerror or exc}); start one with "
-                "`radtrio serve`"
+                f"no radtrio server at {self.address} ({why}); start one with `radtrio serve`"
             ) from exc
         await self._stack.enter_async_context(self._stream)
+        try:
+            reply, early = await self._handshake()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        self.hello = reply
+        self.info = reply.info
+        nursery = await self._stack.enter_async_context(trio.open_nursery())
+        self._stack.callback(nursery.cancel_scope.cancel)
+        nursery.start_soon(self._read_loop, early)
+        return self
+
+    async def _handshake(self) -> tuple[HelloReply, list[bytes]]:
         self._decoder = FrameDecoder(CLIENT_MAX_FRAME_BYTES)
         await self._send(
             Hello(
@@ -521,18 +534,15 @@ class AsyncClient:
                         f"{self.address} closed the connection during the handshake"
                     )
                 early = self._decoder.feed(data)
-        reply = decode_server_message(early[0])
+        try:
+            reply = decode_server_message(early[0])
+        except ProtocolError as exc:
+            raise ConnectionLost(f"bad hello reply from {self.address}: {exc.message}") from None
         if isinstance(reply, Error):
-            await self._stack.aclose()
             raise error_of(reply)
         if not isinstance(reply, HelloReply):
             raise ConnectionLost(f"expected hello_reply, got {type(reply).__name__}")
-        self.hello = reply
-        self.info = reply.info
-        nursery = await self._stack.enter_async_context(trio.open_nursery())
-        self._stack.callback(nursery.cancel_scope.cancel)
-        nursery.start_soon(self._read_loop, early[1:])
-        return self
+        return reply, early[1:]
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
