@@ -161,6 +161,38 @@ def test_server_not_there_is_a_clear_error():
         Client("/nonexistent/radtrio.sock")
 
 
+def test_something_else_listening_is_a_clear_error():
+    import socket as pysocket
+
+    srv = pysocket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def http_like():
+        for _ in range(2):
+            conn, _ = srv.accept()
+            conn.recv(100)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            conn.close()
+
+    t = threading.Thread(target=http_like, daemon=True)
+    t.start()
+    with pytest.raises(ServerUnavailable, match="is not a radtrio server"):
+        Client(f"127.0.0.1:{port}")
+
+    async def async_try():
+        with pytest.raises(ServerUnavailable, match="is not a radtrio server"):
+            async with AsyncClient(f"127.0.0.1:{port}"):
+                pass
+
+    trio.run(async_try)
+    t.join(5)
+    silent = pysocket.create_server(("127.0.0.1", 0))  # accepts (backlog), never answers
+    with pytest.raises(ServerUnavailable, match="no hello reply"):
+        Client(f"127.0.0.1:{silent.getsockname()[1]}", connect_timeout=0.3)
+    silent.close()
+    srv.close()
+
+
 def test_server_going_away_fails_waiting_calls():
     engine = FakeEngine(token_delay_s=0.01, context_len=200_000)
     st = ServerThread(engine, shutdown_deadline_s=0.05)

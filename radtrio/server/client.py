@@ -131,7 +131,17 @@ class Client:
             self._send(
                 Hello(version=PROTOCOL_VERSION, auth_token=auth_token, client_name=client_name)
             )
-            reply = self._read_one()
+            try:
+                reply = self._read_one()
+            except TimeoutError:
+                raise ServerUnavailable(
+                    f"{address} accepted the connection but sent no hello reply within "
+                    f"{connect_timeout} s: is it a radtrio server?"
+                ) from None
+            except ProtocolError as exc:
+                raise ServerUnavailable(
+                    f"{address} is not a radtrio server (its reply: {exc.message})"
+                ) from None
             if isinstance(reply, Error):
                 raise error_of(reply)
             if not isinstance(reply, HelloReply):
@@ -526,18 +536,30 @@ class AsyncClient:
             )
         )
         early: list[bytes] = []
-        with trio.fail_after(self._connect_timeout):
+        with trio.move_on_after(self._connect_timeout) as waited:
             while not early:
                 data = await self._stream.receive_some(1 << 16)
                 if not data:
                     raise ConnectionLost(
                         f"{self.address} closed the connection during the handshake"
                     )
-                early = self._decoder.feed(data)
+                try:
+                    early = self._decoder.feed(data)
+                except ProtocolError as exc:
+                    raise ServerUnavailable(
+                        f"{self.address} is not a radtrio server (its reply: {exc.message})"
+                    ) from None
+        if waited.cancelled_caught:
+            raise ServerUnavailable(
+                f"{self.address} accepted the connection but sent no hello reply within "
+                f"{self._connect_timeout} s: is it a radtrio server?"
+            )
         try:
             reply = decode_server_message(early[0])
         except ProtocolError as exc:
-            raise ConnectionLost(f"bad hello reply from {self.address}: {exc.message}") from None
+            raise ServerUnavailable(
+                f"{self.address} is not a radtrio server (its reply: {exc.message})"
+            ) from None
         if isinstance(reply, Error):
             raise error_of(reply)
         if not isinstance(reply, HelloReply):
