@@ -7,6 +7,10 @@ edges labelled ``k`` (a call of grammar rule ``k``), kept beside the byte transi
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +25,25 @@ _UTF8_BOUNDS = ((0, 0x7F, 1), (0x80, 0x7FF, 2), (0x800, 0xFFFF, 3), (0x10000, 0x
 
 class AutomatonTooLarge(RequestError):
     pass
+
+
+_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("fsm_deadline", default=0.0)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Make automaton constructions inside the block raise AutomatonTooLarge after ``seconds``."""
+    token = _DEADLINE.set(time.perf_counter() + seconds if seconds else 0.0)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _check_deadline() -> None:
+    d = _DEADLINE.get()
+    if d and time.perf_counter() > d:
+        raise AutomatonTooLarge("constraint too large: compile time limit reached")
 
 
 def _encode(cp: int, n: int) -> list[int]:
@@ -38,6 +61,7 @@ def _encode(cp: int, n: int) -> list[int]:
     ]
 
 
+@functools.lru_cache(maxsize=65536)
 def utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
     """Byte-range sequences whose union is exactly the UTF-8 encodings of [lo, hi]."""
     out: list[list[tuple[int, int]]] = []
@@ -144,24 +168,16 @@ class NFA:
             if any(d.calls):
                 raise ValueError("cannot embed a DFA with calls")
             base = len(self.eps)
-            for _ in range(d.n):
-                self.new()
-            e = self.new()
-            for q in range(d.n):
-                row = d.trans[q]
-                b = 0
-                while b < 256:
-                    t = int(row[b])
-                    if t < 0:
-                        b += 1
-                        continue
-                    c = b
-                    while c + 1 < 256 and row[c + 1] == t:
-                        c += 1
-                    self.edges[base + q].append((b, c, base + t))
-                    b = c + 1
-                if d.accept[q]:
-                    self.eps[base + q].append(e)
+            n = d.n
+            self.eps.extend([] for _ in range(n + 1))
+            self.calls.extend([] for _ in range(n + 1))
+            self.edges.extend([(lo, hi, base + t) for lo, hi, t in row] for row in d.edge_ranges())
+            self.edges.append([])
+            if len(self.eps) > MAX_NFA_STATES:
+                raise AutomatonTooLarge("constraint too large: NFA above 2M states")
+            e = base + n
+            for q in np.nonzero(d.accept)[0].tolist():
+                self.eps[base + q].append(e)
             return base, e
         if kind == "props":
             return self._props(node)
@@ -233,6 +249,30 @@ class DFA:
                 return False
         return bool(self.accept[s])
 
+    def edge_ranges(self) -> list[list[tuple[int, int, int]]]:
+        """Per state: (lo, hi, target) runs of equal transitions (cached)."""
+        cached = getattr(self, "_ranges", None)
+        if cached is not None:
+            return cached
+        t = self.trans
+        change = np.ones_like(t, dtype=bool)
+        change[:, 1:] = t[:, 1:] != t[:, :-1]
+        rows, cols = np.nonzero(change)
+        vals = t[rows, cols]
+        out: list[list[tuple[int, int, int]]] = [[] for _ in range(self.n)]
+        ends = np.empty_like(cols)
+        ends[:-1] = cols[1:] - 1
+        same_row = np.zeros(len(rows), dtype=bool)
+        same_row[:-1] = rows[1:] == rows[:-1]
+        ends = np.where(same_row, ends, 255)
+        for r, lo, hi, v in zip(
+            rows.tolist(), cols.tolist(), ends.tolist(), vals.tolist(), strict=True
+        ):
+            if v >= 0:
+                out[r].append((lo, hi, v))
+        self._ranges = out
+        return out
+
     def first_bytes(self, state: int = 0) -> np.ndarray:
         return self.trans[state] >= 0
 
@@ -269,6 +309,8 @@ def determinize(nfa: NFA, start: int, end: int) -> DFA:
     while i < len(order):
         S = order[i]
         i += 1
+        if not i & 127:
+            _check_deadline()
         row = np.full(256, -1, dtype=np.int32)
         edges = [e for s in S for e in nfa.edges[s]]
         if edges:
@@ -310,7 +352,8 @@ def determinize(nfa: NFA, start: int, end: int) -> DFA:
 
 def _distinct_columns(trans: np.ndarray) -> np.ndarray:
     """One representative byte per class of bytes that every state treats alike."""
-    _, idx = np.unique(trans.T, axis=0, return_index=True)
+    ids = _row_ids(trans.T)
+    _, idx = np.unique(ids, return_index=True)
     return np.sort(idx)
 
 
@@ -366,8 +409,19 @@ def trim(dfa: DFA) -> DFA:
 
 
 def _row_ids(sig: np.ndarray) -> np.ndarray:
-    """Dense ids of equal rows (hash rows through a void view: much faster than axis=0)."""
-    sig = np.ascontiguousarray(sig)
+    """Dense ids of equal rows: a 64-bit hash per row, verified exactly (rows that share a
+    hash must be equal, else the exact but slower sort is used)."""
+    sig = np.ascontiguousarray(sig, dtype=np.int64)
+    if sig.shape[1] == 0:
+        return np.zeros(sig.shape[0], dtype=np.int64)
+    rng = np.random.default_rng(sig.shape[1])
+    w = rng.integers(1, 2**62, size=sig.shape[1], dtype=np.int64) | 1
+    with np.errstate(over="ignore"):
+        h = (sig * w).sum(axis=1) ^ ((sig + 7) * (w >> 3)).sum(axis=1)
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    if np.array_equal(sig, sig[first[inv]]):
+        return inv.astype(np.int64)
     v = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).reshape(-1)
     _, inv = np.unique(v, return_inverse=True)
     return inv.reshape(-1).astype(np.int64)
@@ -427,6 +481,7 @@ def minimize(dfa: DFA) -> DFA:
 
 
 def compile_ast(node) -> DFA:
+    _check_deadline()
     nfa = NFA()
     s, e = nfa.build(node)
     return minimize(trim(determinize(nfa, s, e)))
@@ -444,6 +499,8 @@ def product(a: DFA, b: DFA, op: str) -> DFA:
     while i < len(order):
         p, q = order[i]
         i += 1
+        if not i & 127:
+            _check_deadline()
         tp = a.trans[p]
         tq = b.trans[q] if q >= 0 else np.full(256, -1, dtype=np.int32)
         row = np.full(256, -1, dtype=np.int32)

@@ -13,6 +13,7 @@ compiled schema never accepts an instance that the schema rejects.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from decimal import Decimal, InvalidOperation
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from radtrio.fsm import json_numbers as jn
-from radtrio.fsm.automaton import AutomatonTooLarge, compile_ast, is_empty, product
+from radtrio.fsm.automaton import AutomatonTooLarge, compile_ast, is_empty, product, time_limit
 from radtrio.fsm.grammar import Grammar, GrammarBuilder, GrammarConflict
 from radtrio.fsm.regex_parser import (
     EMPTY,
@@ -159,8 +160,17 @@ class SchemaError(RequestError):
 
 
 def json_chars(ranges) -> Any:
-    """AST of one string character from ``ranges`` as json.dumps(ensure_ascii=False) writes it."""
-    ranges = normalize(ranges)
+    """AST of one string character from ``ranges`` as json.dumps(ensure_ascii=False) writes it
+    (a small minimized DFA, cached per character set)."""
+    return ("dfa", _json_chars_dfa(tuple(normalize(ranges))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_chars_dfa(ranges: tuple) -> Any:
+    return compile_ast(_json_chars_ast(ranges))
+
+
+def _json_chars_ast(ranges) -> Any:
     special = [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
     plain = normalize(
         [
@@ -243,8 +253,11 @@ class SchemaCompiler:
         self.recursive: set[str] = set()
         self.string_rules: dict[tuple[int, int | None], int] = {}
         self.char_rule: int | None = None
+        self.memo: dict[int, tuple[Any, Any]] = {}
         self.ids: dict[str, str] = {}
+        self.dup_anchors: set[str] = set()
         self._index_ids(root, "#")
+        self.nested_ids = any(p != "#" for k, p in self.ids.items() if not k.startswith("#"))
 
     # -- helpers ------------------------------------------------------------------------------
     def unsupported(self, keyword: str, ptr: str, why: str = "is not supported") -> None:
@@ -259,6 +272,8 @@ class SchemaCompiler:
                     self.ids.setdefault(v.rstrip("#"), ptr)
             anchor = node.get("$anchor")
             if isinstance(anchor, str):
+                if "#" + anchor in self.ids:
+                    self.dup_anchors.add("#" + anchor)
                 self.ids.setdefault("#" + anchor, ptr)
             for k, v in node.items():
                 if k in ("enum", "const", "examples", "default"):
@@ -270,6 +285,10 @@ class SchemaCompiler:
 
     def resolve(self, ref: str, ptr: str) -> tuple[Any, str]:
         target = ref
+        if self.nested_ids:
+            raise SchemaError("$id", ptr, "nested schema resources ($id below the root) with $ref")
+        if ref in self.dup_anchors:
+            raise SchemaError("$anchor", ptr, f"{ref!r} is defined more than once")
         if not ref.startswith("#"):
             base, _, frag = ref.partition("#")
             if base in self.ids:
@@ -341,12 +360,39 @@ class SchemaCompiler:
 
     # -- schema -> AST --------------------------------------------------------------------------
     def value(self, schema: Any, ptr: str):
+        """AST of a subschema; call-free results are compiled to a DFA and cached."""
+        if isinstance(schema, dict):
+            hit = self.memo.get(id(schema))
+            if hit is not None:
+                return hit[1]
+        ast = self._value(schema, ptr)
+        if isinstance(schema, dict) and not _has_call(ast):
+            ast = ("dfa", compile_ast(ast))
+            self.memo[id(schema)] = (schema, ast)
+        return ast
+
+    def _value(self, schema: Any, ptr: str):
         if schema is True:
             return self.any_ast()
         if schema is False:
             return NOTHING
         if not isinstance(schema, dict):
             raise SchemaError("(schema)", ptr, f"must be an object or a boolean, got {schema!r}")
+        for k in ("unevaluatedProperties", "unevaluatedItems"):
+            if k in schema and any(
+                a in schema
+                for a in (
+                    "allOf",
+                    "anyOf",
+                    "oneOf",
+                    "$ref",
+                    "if",
+                    "not",
+                    "dependentSchemas",
+                    "$dynamicRef",
+                )
+            ):
+                self.unsupported(k, ptr, "beside in-place applicators")
         if "$ref" in schema:
             return self._ref(schema, ptr)
         for k in (
@@ -453,9 +499,14 @@ class SchemaCompiler:
             for i, s in enumerate(b.get("allOf", [])):
                 out = self.merge(out, s, f"{ptr}/allOf/{i}")
             return out
+        for side in (a, b):
+            for k in ("unevaluatedProperties", "unevaluatedItems"):
+                if k in side:
+                    self.unsupported(k, ptr, "inside allOf/anyOf/oneOf/$ref combinations")
+        tuple_items = any("prefixItems" in x or isinstance(x.get("items"), list) for x in (a, b))
         out = {}
         for k in set(a) | set(b):
-            if k in ANNOTATIONS:
+            if k in ANNOTATIONS or (tuple_items and k in ("items", "additionalItems")):
                 continue
             if k not in a or k not in b:
                 out[k] = a[k] if k in a else b[k]
@@ -503,12 +554,7 @@ class SchemaCompiler:
                 else:
                     out[k] = {"allOf": [va, vb]}
             elif k == "prefixItems":
-                n = max(len(va), len(vb))
-                ra, rb = a.get("items", True), b.get("items", True)
-                out[k] = [
-                    {"allOf": [va[i] if i < len(va) else ra, vb[i] if i < len(vb) else rb]}
-                    for i in range(n)
-                ]
+                continue  # below
             elif k in ("properties", "additionalProperties", "patternProperties"):
                 continue  # below
             elif k in ("anyOf", "oneOf"):
@@ -541,6 +587,16 @@ class SchemaCompiler:
             out.pop("pattern", None)
             if pats:
                 out["_patterns"] = list(dict.fromkeys(pats))
+        if tuple_items:
+            if any(isinstance(x.get("items"), list) for x in (a, b)):
+                self.unsupported("items", ptr, "array-form items cannot be merged (allOf)")
+            pa, pb = a.get("prefixItems", []), b.get("prefixItems", [])
+            ra, rb = a.get("items", True), b.get("items", True)
+            out["prefixItems"] = [
+                {"allOf": [pa[i] if i < len(pa) else ra, pb[i] if i < len(pb) else rb]}
+                for i in range(max(len(pa), len(pb)))
+            ]
+            out["items"] = {"allOf": [ra, rb]}
         if "nullable" in out and ("nullable" not in a or "nullable" not in b):
             out["nullable"] = False
         # properties: keys of one side are "additional" for the other
@@ -1161,8 +1217,15 @@ def _load(text: str) -> Any:
         raise RequestError(f"constraint.json_schema is not valid JSON: {e}") from e
 
 
-def compile_json_schema(text: str, flexible: bool = False, lenient: bool = False) -> Grammar:
+def compile_json_schema(
+    text: str, flexible: bool = False, lenient: bool = False, time_limit_s: float | None = 10.0
+) -> Grammar:
     schema = _load(text) if isinstance(text, str) else text
+    with time_limit(time_limit_s):
+        return _compile(schema, flexible, lenient)
+
+
+def _compile(schema: Any, flexible: bool, lenient: bool) -> Grammar:
     for counters in (True, False):
         comp = SchemaCompiler(schema, flexible, lenient, use_counters=counters)
         try:
@@ -1177,6 +1240,8 @@ def compile_json_schema(text: str, flexible: bool = False, lenient: bool = False
                 ) from e
         except AutomatonTooLarge as e:
             raise SchemaError("(schema)", "#", f"is too large to compile: {e}") from e
+        except RecursionError as e:
+            raise SchemaError("(schema)", "#", "nests too deeply to compile") from e
     raise AssertionError("unreachable")
 
 
