@@ -16,6 +16,7 @@ import torch
 
 from radtrio.models.batch import ForwardBatch
 from radtrio.models.loader import load_model
+from radtrio.models.random_model import random_model
 from radtrio.models.torch_attention import TorchAttentionBackend
 
 
@@ -32,6 +33,7 @@ def decode_batch(batch_size: int, ctx: int, step: int) -> ForwardBatch:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
+    ap.add_argument("--shape", default=None, help="random weights of a SHAPES entry instead")
     ap.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--ctx", type=int, default=256)
@@ -39,8 +41,12 @@ def main() -> None:
     ap.add_argument("--prefill", type=int, default=500)
     args = ap.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    # The KV pool is sized for the longest run below.
     for dtype in args.dtype:
-        lm = load_model(args.model, dtype=dtype, progress=False)
+        if args.shape:
+            lm = random_model(args.shape, dtype=dtype, std=0.02)
+        else:
+            lm = load_model(args.model, dtype=dtype, progress=False)
         model = lm.model
         backend = TorchAttentionBackend(lm.config.sliding_window)
         bmax = max(args.batch)
