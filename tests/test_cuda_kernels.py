@@ -282,6 +282,22 @@ def test_token_bitmask_on_gpu() -> None:
     assert torch.equal(logits, expect)
 
 
+def test_bitmask_rows_matches_the_torch_sampler_path() -> None:
+    import numpy as np
+
+    from radtrio.cuda.logits_mask import apply_bitmask_rows
+    from radtrio.sampling.sampler import apply_bitmask
+
+    rng = np.random.default_rng(5)
+    logits = torch.from_numpy(rng.standard_normal((6, 777)).astype(np.float32)).to(DEV)
+    masks = [rng.integers(0, 2**32, 24, dtype=np.uint64).astype(np.uint32) for _ in range(3)]
+    ref = logits.clone()
+    apply_bitmask(ref, [4, 1, 5], masks)
+    apply_bitmask_rows(logits, [4, 1, 5], masks)
+    torch.cuda.synchronize()
+    assert torch.equal(logits, ref)
+
+
 def test_bad_inputs_name_the_field() -> None:
     c = make_case([10], [1], 2, 16, 64, torch.bfloat16, seed=1)
     with pytest.raises(ValueError, match="GQA group"):

@@ -40,6 +40,18 @@ CHECK = textwrap.dedent(
         assert "int32" in str(e)
     else:
         raise AssertionError("an int64 bitmask was accepted")
+    # the sampler-shaped entry point: rows 3 and 0 constrained by two uint32 masks
+    from radtrio.cuda.logits_mask import apply_bitmask_rows
+
+    logits = rng.standard_normal((b, vocab)).astype(np.float32)
+    before = logits.copy()
+    masks = [bitmask[0].view(np.uint32), bitmask[1].view(np.uint32)]
+    apply_bitmask_rows(logits, [3, 0], masks)
+    for i, m in ((3, bitmask[0]), (0, bitmask[1])):
+        for tok in range(vocab):
+            ok = tok // 32 < words and (int(m[tok // 32]) >> (tok % 32)) & 1
+            assert logits[i, tok] == (before[i, tok] if ok else -np.inf), (i, tok)
+    assert np.array_equal(logits[[1, 2]], before[[1, 2]])
     print("ok")
     """
 )

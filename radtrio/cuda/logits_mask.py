@@ -65,3 +65,23 @@ def apply_token_bitmask_(logits: Any, bitmask: Any, rows: Any | None = None) -> 
 
 def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
+
+
+def apply_bitmask_rows(logits: Any, rows: list[int], masks: list[Any]) -> None:
+    """The sampler's ``apply_bitmask(logits, rows, masks)`` in one kernel launch: row
+    ``rows[i]`` of ``logits`` keeps only the tokens allowed by ``masks[i]`` (packed words,
+    numpy int32/uint32, bit j of word w allows token 32 * w + j); other rows are untouched."""
+    if not rows:
+        return
+    words = np.stack([np.asarray(m).view(np.int32) for m in masks])
+    row_map = np.full(logits.shape[0], -1, dtype=np.int32)
+    row_map[np.asarray(rows, dtype=np.int64)] = np.arange(len(rows), dtype=np.int32)
+    if _is_torch(logits):
+        import torch
+
+        dev = logits.device
+        apply_token_bitmask_(
+            logits, torch.from_numpy(words).to(dev), torch.from_numpy(row_map).to(dev)
+        )
+    else:
+        apply_token_bitmask_(logits, words, row_map)
