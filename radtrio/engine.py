@@ -7,8 +7,10 @@ with the evictor beside the batcher. ``AsyncEngine`` runs inside a Trio program;
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -16,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import trio
 
 import radtrio
@@ -128,6 +131,7 @@ class AsyncEngine:
         self.ingress = Ingress(
             Tokenizing(parts.tokenizer, parts.context_len, parts.vocab_size), rng_seed=config.seed
         )
+        self.fsm_lock = threading.Lock()
         self.matcher = Matcher(self.cache, self._make_compiler())
         self.batcher = Batcher(self.scheduler, self.metrics)
         self.executor = Executor(
@@ -137,6 +141,7 @@ class AsyncEngine:
             parts.context_len,
             jump_planner=self._make_jump_planner(),
             jump_forward=config.jump_forward,
+            fsm_lock=self.fsm_lock,
         )
         self.streamer = Streamer(parts.tokenizer, self.metrics)
         self.evictor = Evictor(self.cache, config.evict_watermark)
@@ -188,17 +193,35 @@ class AsyncEngine:
     def _make_compiler(self):
         try:
             from radtrio.fsm.compile import compile_constraint
+            from radtrio.fsm.strict import strict_schema
             from radtrio.fsm.tokenizer_index import TokenizerIndex
         except ImportError:
             return None
         holder: dict[str, Any] = {}
 
+        def strict_constraint(constraint: Constraint) -> Constraint:
+            try:
+                schema = json.loads(constraint.json_schema or "")
+            except ValueError as err:
+                raise RequestError(f"constraint.json_schema is not valid JSON: {err}") from err
+            return msgspec.structs.replace(
+                constraint, json_schema=json.dumps(strict_schema(schema))
+            )
+
         def compile_one(constraint: Constraint) -> Any:
+            with self.fsm_lock:
+                return compile_locked(constraint)
+
+        def compile_locked(constraint: Constraint) -> Any:
             index = holder.get("index")
             if index is None:
                 index = holder["index"] = TokenizerIndex.from_hf(
-                    self.tokenizer, vocab_size=self.parts.vocab_size
+                    self.tokenizer,
+                    vocab_size=self.parts.vocab_size,
+                    eos_ids=sorted(self.parts.eos_ids),
                 )
+            if constraint.json_schema is not None and constraint.json_strict:
+                constraint = strict_constraint(constraint)
             return compile_constraint(constraint, index)
 
         return compile_one

@@ -109,6 +109,9 @@ class Constraint(msgspec.Struct, omit_defaults=True, kw_only=True):
     choices: list[str] | None = None
     json: bool = False
     flexible_whitespace: bool = False
+    # Generate only the properties a schema names where it leaves additionalProperties
+    # open (like SGLang/xgrammar's strict mode); False keeps the schema's exact semantics.
+    json_strict: bool = True
 
     def validate(self) -> None:
         given = [

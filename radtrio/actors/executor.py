@@ -8,7 +8,9 @@ strings) is the streamer's.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -57,8 +59,11 @@ class Executor:
         context_len: int,
         jump_planner: JumpPlanner | None = None,
         jump_forward: bool = True,
+        fsm_lock: threading.Lock | None = None,
     ) -> None:
         self.runner = runner
+        # Guides share per-state caches with constraint compiles running in other threads.
+        self.fsm_lock = fsm_lock or threading.Lock()
         self.metrics = metrics
         self.eos_ids = eos_ids
         self.context_len = context_len
@@ -77,7 +82,8 @@ class Executor:
                 banned = sorted(self.eos_ids | set(p.stop_token_ids))
             mask = None
             if req.guide is not None:
-                mask = req.guide.allowed_mask()
+                with self.fsm_lock:
+                    mask = req.guide.allowed_mask()
             rows.append(
                 SamplingRow(
                     params=p,
@@ -92,6 +98,11 @@ class Executor:
         return rows
 
     def apply(self, plan: StepPlan, result: StepResult, outcome: Outcome) -> None:
+        guided = any(e.req.guide is not None for e in plan.entries)
+        with self.fsm_lock if guided else contextlib.nullcontext():
+            self._apply(plan, result, outcome)
+
+    def _apply(self, plan: StepPlan, result: StepResult, outcome: Outcome) -> None:
         for i, seq in enumerate(plan.entries):
             if i in result.prompt_logprobs:
                 seq.req.prompt_logprobs.extend(result.prompt_logprobs[i])
@@ -175,6 +186,11 @@ class Executor:
         elif req.guide.is_finished():
             req.finish_reason = "stop"
 
+    def _step(self, plan: StepPlan) -> StepResult:
+        """In the worker thread: masks (they may take a while to compute), then the step."""
+        work = StepWork(plan.batch, plan.sampled, self.sampling_rows(plan), plan.score)
+        return self.runner.run(work)
+
     async def run(
         self,
         inbox: trio.MemoryReceiveChannel[Step],
@@ -186,9 +202,8 @@ class Executor:
             task_status.started()
             async for step in inbox:
                 plan = step.plan
-                work = StepWork(plan.batch, plan.sampled, self.sampling_rows(plan), plan.score)
                 t0 = trio.current_time()
-                result = await trio.to_thread.run_sync(self.runner.run, work, limiter=self.limiter)
+                result = await trio.to_thread.run_sync(self._step, plan, limiter=self.limiter)
                 self.last_step_s = trio.current_time() - t0
                 record_computed(plan)
                 self.metrics.record_step(

@@ -34,7 +34,10 @@ def uniform(keys: torch.Tensor, width: int) -> torch.Tensor:
     """[B, width] float32 uniforms in (0, 1) for row keys [B]."""
     columns = hash32(torch.arange(width, device=keys.device, dtype=torch.int64) + 0x27D4EB2F)
     bits = hash32(hash32((keys[:, None] + columns[None, :]) & _MASK32) ^ keys[:, None])
-    return (bits.to(torch.float64) + 0.5).div_(4294967296.0).to(torch.float32)
+    u = (bits.to(torch.float64) + 0.5).div_(4294967296.0).to(torch.float32)
+    # float32 rounds the largest draws to exactly 1.0, whose Gumbel noise is +inf (and
+    # +inf plus a masked -inf logit is NaN, which argmax would pick): keep u inside (0, 1).
+    return u.clamp_(min=1e-7, max=1.0 - 1e-7)
 
 
 def gumbel(keys: torch.Tensor, width: int) -> torch.Tensor:

@@ -161,7 +161,8 @@ def sample(logits: torch.Tensor, batch: Sequence[SamplingRow]) -> SampleOutput:
         seeds = torch.tensor([batch[i].seed for i in sampled], dtype=torch.int64, device=device)
         steps = torch.tensor([batch[i].step for i in sampled], dtype=torch.int64, device=device)
         noise = gumbel(row_keys(seeds, steps), vocab)
-        picks = (scaled + noise).argmax(dim=-1)
+        # Masked tokens stay at -inf whatever the noise.
+        picks = torch.where(torch.isneginf(scaled), scaled, scaled + noise).argmax(dim=-1)
         chosen.index_copy_(0, index, picks)
 
     token_ids = chosen.tolist()
