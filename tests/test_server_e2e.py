@@ -67,6 +67,19 @@ def test_round_trip_on_the_real_engine(live):
         chat = c.generate("hi", system="be brief", max_new_tokens=4, temperature=0, ignore_eos=True)
         assert chat.usage.prompt_tokens > len("hi")
         assert c.detokenize(c.tokenize("héllo")) == "héllo"
+        # logprobs, n samples and prompt logprobs survive the wire
+        lp = list(c.stream("abc", max_new_tokens=3, logprobs=True, top_logprobs=2))
+        assert [len(ch.logprobs) for ch in lp] == [1, 1, 1]
+        for ch in lp:
+            entry = ch.logprobs[0]
+            assert entry.token_id == ch.token_ids[0] and entry.logprob <= 0.0
+            assert len(entry.top) == 2 and all(isinstance(t, int) for t, _ in entry.top)
+        multi = c.generate("abc", max_new_tokens=3, n=2, temperature=1.0, seed=1)
+        assert [o.index for o in multi.outputs] == [0, 1]
+        scored = c.generate("abc", max_new_tokens=1, return_prompt_logprobs=True)
+        assert scored.outputs[0].prompt_logprobs and all(
+            x <= 0.0 for x in scored.outputs[0].prompt_logprobs
+        )
         snap = c.stats()
         assert snap.tree_nodes >= 1 and snap.finished_requests >= 4
         with pytest.raises(ServerError) as info:
