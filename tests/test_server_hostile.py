@@ -24,6 +24,7 @@ from radtrio.server.protocol import (
     Hello,
     ServerInfoReply,
     SubscribeStats,
+    encode_frame,
 )
 from radtrio.types import GenerateRequest, SamplingParams
 
@@ -235,6 +236,20 @@ def test_half_a_frame_then_stall_times_out():
         with Raw(st.address, hello=False) as raw:  # says nothing at all
             expect_error(raw, "timeout", "no hello")
         still_serves(st.address)
+
+
+def test_trickling_a_frame_byte_by_byte_still_times_out():
+    with ServerThread(FakeEngine(), frame_timeout_s=0.5) as st, Raw(st.address) as raw:
+        frame = encode_frame(GetServerInfo(request_id="slow"))
+        t0 = time.monotonic()
+        try:
+            for byte in frame[:9]:  # progress every 0.1 s never resets the frame's deadline
+                raw.send_bytes(bytes([byte]))
+                time.sleep(0.1)
+        except OSError:
+            pass  # closed under us: expected
+        err = expect_error(raw, "timeout", "incomplete frame")
+        assert err.fatal and time.monotonic() - t0 < 3
 
 
 def test_client_that_never_reads_is_dropped_and_others_are_unaffected():
