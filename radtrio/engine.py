@@ -133,7 +133,11 @@ class AsyncEngine:
         )
         self.fsm_lock = threading.Lock()
         self.matcher = Matcher(self.cache, self._make_compiler())
-        self.batcher = Batcher(self.scheduler, self.metrics)
+        self.batcher = Batcher(
+            self.scheduler,
+            self.metrics,
+            decode=lambda ids: parts.tokenizer.decode(ids, skip_special_tokens=True),
+        )
         self.executor = Executor(
             parts.runner,
             self.metrics,
@@ -318,7 +322,21 @@ class AsyncEngine:
             ) from None
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise RequestError("the engine is shutting down", code="shutting_down") from None
-        result = await reply_recv.receive()
+        try:
+            result = await reply_recv.receive()
+        except BaseException:
+            # Cancelled before the ingress answered: abort what it admitted, and make it
+            # drop the submission if it has not got to it yet.
+            try:
+                late = reply_recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                late = None
+            reply_recv.close()
+            if isinstance(late, list):
+                for r in late:
+                    r.aborted = True
+                self.batcher.nudge()
+            raise
         if isinstance(result, RequestError):
             raise result
         reqs: list[Req] = result
@@ -343,9 +361,14 @@ class AsyncEngine:
         return True
 
     async def flush_cache(self) -> bool:
-        if self.scheduler.running or self.scheduler.waiting:
+        """Drop every cached prefix; False (nothing dropped) while requests are in flight."""
+        if self.scheduler.running or self.scheduler.waiting or self._active:
             return False
-        self.cache.reset()
+        try:
+            self.cache.reset()
+        except RuntimeError:
+            log.exception("flush refused by the cache")
+            return False
         return True
 
     def tokenize(self, text: str) -> list[int]:

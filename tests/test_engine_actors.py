@@ -344,3 +344,54 @@ def test_dfs_weight_runs_the_heaviest_subtree_first():
     assert order[:3] == reqs[1:]  # the three under prefix `a` first, though `b` came first
     assert order[3] is reqs[0]
     assert np.all([r.state.value == "queued" for r in order])
+
+
+async def _random_workload(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    engine = make_engine(
+        FakeRunner(),
+        num_slots=rng.choice([200, 400, 2000]),
+        max_running=rng.choice([2, 4, 16]),
+        chunked_prefill_size=rng.choice([16, 64, 512]),
+        schedule_policy=rng.choice(["lpm", "fcfs", "dfs-weight"]),
+    )
+    prefixes = ["".join(rng.choice("abcdef") for _ in range(rng.randint(5, 60))) for _ in range(4)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+
+        async def one(i: int) -> None:
+            text = rng.choice(prefixes) + str(i) * rng.randint(1, 5)
+            params = SamplingParams(
+                max_new_tokens=rng.randint(1, 30),
+                temperature=rng.choice([0.0, 0.8]),
+                n=rng.choice([1, 1, 2]),
+                seed=i,
+            )
+            stop_after = rng.choice([None, None, 1, 3, 10])
+            await trio.sleep(rng.random() * 0.05)
+            with trio.move_on_after(rng.choice([100, 100, 0.01])):
+                async with engine.generate(
+                    GenerateRequest(text=text, params=params, stream=True)
+                ) as ev:
+                    seen = 0
+                    async for _ in ev:
+                        seen += 1
+                        if stop_after and seen >= stop_after:
+                            break
+
+        async with trio.open_nursery() as inner:
+            for i in range(60):
+                inner.start_soon(one, i)
+        await engine.wait_idle()
+        await trio.sleep(0.2)
+        assert_clean(engine)
+        assert engine.batcher.integrity_errors == 0
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_workloads_with_aborts_leak_nothing(seed):
+    """Mixed prefixes, n > 1, aborts (by leaving, by timeout), tiny pools, every policy."""
+    trio.run(_random_workload, seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -23,11 +24,14 @@ class Step:
     done: trio.Event = field(default_factory=trio.Event)
 
 
-def finish_event(req: Req, reason: str) -> OutputFinished:
+def finish_event(req: Req, reason: str, text: str = "") -> OutputFinished:
+    """The final event of one sample; an aborted one still carries its partial output."""
     return OutputFinished(
         request_id=req.request_id,
         index=req.index,
         finish_reason=reason,
+        text=text,
+        token_ids=list(req.output_ids),
         usage=Usage(
             prompt_tokens=len(req.prompt_ids),
             cached_tokens=req.matched_len,
@@ -41,7 +45,13 @@ def finish_event(req: Req, reason: str) -> OutputFinished:
 
 
 class Batcher:
-    def __init__(self, scheduler: Scheduler, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        metrics: Metrics,
+        decode: Callable[[list[int]], str] | None = None,
+    ) -> None:
+        self.decode = decode  # for the partial text of aborted requests
         self.scheduler = scheduler
         self.metrics = metrics
         self.wakeup = trio.Event()
@@ -68,7 +78,8 @@ class Batcher:
                 req.finish_reason = "abort"
                 self.metrics.aborted += 1
                 try:
-                    req.out.send_nowait(finish_event(req, "abort"))
+                    text = self.decode(req.output_ids) if self.decode and req.output_ids else ""
+                    req.out.send_nowait(finish_event(req, "abort", text))
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
         self.scheduler.finished = []

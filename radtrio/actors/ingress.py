@@ -147,6 +147,9 @@ class Ingress:
                 except RequestError as err:
                     sub.reply.send_nowait(err)
                     continue
-                sub.reply.send_nowait(reqs)
+                try:
+                    sub.reply.send_nowait(reqs)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    continue  # the caller left (cancelled) before admission
                 for req in reqs:
                     await to_matcher.send(req)
