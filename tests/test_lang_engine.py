@@ -230,3 +230,16 @@ def test_remote_backend_over_a_live_server_agrees(backend, smollm2):  # noqa: F8
             here.get_meta_info("city").scores, abs=1e-4
         )
         assert remote.stats().total_cached_tokens > 0
+
+
+def test_select_scores_reuse_the_cached_transcript(backend, smollm2):  # noqa: F811
+    if "prompt_logprobs_start" not in GenerateRequest.__struct_fields__:
+        pytest.skip("engine lacks GenerateRequest.prompt_logprobs_start: select scores all tokens")
+    prompt = "Classify the sentiment of this review: 'I loved every minute of it.'\nSentiment:"
+    backend.prefill(prompt)
+    prompt_len = len(backend.tokenize(prompt))
+    before = backend.stats().total_cached_tokens
+    choices = [" positive", " negative"]
+    scores = backend.score(prompt, choices)
+    assert backend.stats().total_cached_tokens - before >= len(choices) * (prompt_len - 2)
+    assert scores == pytest.approx(reference_choice_scores(smollm2, prompt, choices), abs=2e-3)

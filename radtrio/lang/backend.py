@@ -21,6 +21,9 @@ from radtrio.types import GenerateRequest, OutputFinished, SamplingParams, Stats
 
 StreamEvent = str | OutputFinished
 
+# Engines whose GenerateRequest can start prompt scoring past the cached prefix.
+_HAS_LOGPROB_START = "prompt_logprobs_start" in GenerateRequest.__struct_fields__
+
 
 def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
@@ -90,13 +93,14 @@ class Backend:
                     f"(prompt {len(prompt_ids)} tokens): give the program text before select"
                 )
             counts.append(len(ids) - start)
-            requests.append(
-                GenerateRequest(
-                    input_ids=ids,
-                    params=SamplingParams(max_new_tokens=1, temperature=0.0),
-                    return_prompt_logprobs=True,
-                )
+            request = GenerateRequest(
+                input_ids=ids,
+                params=SamplingParams(max_new_tokens=1, temperature=0.0),
+                return_prompt_logprobs=True,
             )
+            if _HAS_LOGPROB_START:  # score only the choice; the prompt may come from the cache
+                request.prompt_logprobs_start = start  # type: ignore[attr-defined]
+            requests.append(request)
         outs = self.generate_many(requests)
         scores = []
         for choice, k, out in zip(choices, counts, outs, strict=True):
@@ -175,6 +179,8 @@ class EngineBackend(Backend):
             self._ready.set()
 
     def _check(self) -> trio.lowlevel.TrioToken:
+        if self._error is not None:
+            raise RuntimeError(f"the engine of this EngineBackend stopped: {self._error!r}")
         if self._closed or self._token is None:
             raise RuntimeError("this EngineBackend is closed")
         return self._token
