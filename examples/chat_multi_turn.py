@@ -36,9 +36,18 @@ def main() -> None:
         system="You are a friendly baking teacher. Answer in one or two short sentences.",
         questions=questions,
         temperature=0,
+        stream=True,
     )
-    for m in state.messages():
-        print(f"[{m['role']}] {m['content']}")
+    asked = {f"answer{i}": q for i, q in enumerate(questions)}
+    current = None
+    for var, text in state.stream_events():  # the answers as they are generated
+        if var is None:
+            continue
+        if var != current:
+            current = var
+            print(f"\nuser: {asked[var]}\nassistant: ", end="")
+        print(text, end="", flush=True)
+    print()
     for i in range(len(questions)):
         usage = state.get_meta_info(f"answer{i}").usage
         print(f"turn {i + 1}: {usage.cached_tokens} of {usage.prompt_tokens} prompt tokens cached")

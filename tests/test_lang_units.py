@@ -275,6 +275,10 @@ def test_stream_yields_everything_appended(fake):
     assert len(pieces) > 5  # the gen came character by character
     st2 = prog.run(backend=fake, stream=True)
     assert "".join(st2.text_iter("a")) == st2["a"]
+    st3 = prog.run(backend=fake, stream=True)
+    events = list(st3.stream_events())
+    assert "".join(t for v, t in events if v == "a") == st3["a"]
+    assert "".join(t for _, t in events) == st3.text()
 
 
 def test_stream_error_is_raised_by_the_iterator(fake):

@@ -346,16 +346,22 @@ class ProgramState:
     def text_iter(self, var_name: str | None = None) -> Iterator[str]:
         """Text as it is appended (only ``var_name``'s generated text if given), until the
         program ends. Needs ``run(..., stream=True)``."""
+        for var, text in self.stream_events():
+            if var_name is None or var == var_name:
+                yield text
+
+    def stream_events(self) -> Iterator[tuple[str | None, str]]:
+        """``(variable, text)`` pieces as they are appended (variable None for text that is
+        not generated), until the program ends; then raises the program's error if any.
+        Needs ``run(..., stream=True)``."""
         if self._stream is None:
-            raise RuntimeError("text_iter needs the program to run with stream=True")
+            raise RuntimeError("streaming needs the program to run with stream=True")
         while True:
             item = self._stream.get()
             if item is _END:
                 self._stream.put(_END)  # later iterators end at once too
                 break
-            var, text = item
-            if var_name is None or var == var_name:
-                yield text
+            yield item
         self.wait()
 
     def __iter__(self) -> Iterator[str]:
