@@ -328,8 +328,11 @@ class Scheduler:
         return StepEntry(req, new_ids, seq_len, sample, score_from, req.state is ReqState.PREFILL)
 
     def _plan(self, entries: list[StepEntry], prefill: int, decode: int) -> StepPlan:
-        seqs = [(e.new_ids, e.req.slots[: e.seq_len].tolist(), e.seq_len) for e in entries]
-        batch = ForwardBatch.build(seqs)
+        batch = ForwardBatch.from_arrays(
+            [e.new_ids for e in entries],
+            [e.req.slots[: e.seq_len] for e in entries],
+            [e.seq_len for e in entries],
+        )
         score: dict[int, tuple[int, list[int]]] = {}
         rows: list[int] = []
         need_rows = any(e.score_from is not None for e in entries)

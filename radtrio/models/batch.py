@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -37,7 +38,8 @@ class ForwardBatch:
     kv_indices: torch.Tensor  # [sum(seq_lens)] int64, slots of every token of every sequence
     seq_lens: list[int]  # host copy: total tokens per sequence (cached prefix + new)
     extend_lens: list[int]  # host copy: new tokens per sequence
-    return_all_logits: bool = False  # True: logits for every new token (scoring); else the last per sequence
+    # True: logits for every new token (scoring); else the last token's per sequence.
+    return_all_logits: bool = False
     # Optional [R] int64 rows of the new tokens whose logits to return (overrides both defaults);
     # the engine uses it to score prompt tokens of some sequences without a [T, vocab] matmul.
     logits_indices: torch.Tensor | None = None
@@ -122,4 +124,38 @@ class ForwardBatch:
             seq_lens=seq_lens,
             extend_lens=extend_lens,
             return_all_logits=return_all_logits,
+        )
+
+    @staticmethod
+    def from_arrays(
+        new_ids: list[list[int]], slots: list[np.ndarray], seq_lens: list[int]
+    ) -> ForwardBatch:
+        """Like :meth:`build`, from each sequence's slot array (int64, ``seq_len`` long),
+        with numpy doing the per-token work (the engine's hot path)."""
+        extend = [len(ids) for ids in new_ids]
+        if any(n < 1 for n in extend) or any(
+            len(sl) != L or L < n for sl, L, n in zip(slots, seq_lens, extend, strict=True)
+        ):
+            raise ValueError("bad sequence: need >= 1 new token and seq_len slots per sequence")
+        ext = np.asarray(extend, dtype=np.int64)
+        lens = np.asarray(seq_lens, dtype=np.int64)
+        qo = np.zeros(len(extend) + 1, dtype=np.int64)
+        np.cumsum(ext, out=qo[1:])
+        kv = np.zeros(len(extend) + 1, dtype=np.int64)
+        np.cumsum(lens, out=kv[1:])
+        kv_indices = np.concatenate(slots) if slots else np.zeros(0, dtype=np.int64)
+        # position of new token j of sequence b: seq_len_b - extend_b + j
+        starts = np.repeat(lens - ext - qo[:-1], ext)
+        positions = starts + np.arange(int(qo[-1]), dtype=np.int64)
+        out_slots = kv_indices[np.repeat(kv[1:] - ext - qo[:-1], ext) + np.arange(int(qo[-1]))]
+        flat_ids = [t for ids in new_ids for t in ids]
+        return ForwardBatch(
+            input_ids=torch.tensor(flat_ids, dtype=torch.int64),
+            positions=torch.from_numpy(positions),
+            out_slots=torch.from_numpy(out_slots),
+            qo_indptr=torch.from_numpy(qo),
+            kv_indptr=torch.from_numpy(kv),
+            kv_indices=torch.from_numpy(kv_indices.astype(np.int64, copy=False)),
+            seq_lens=list(seq_lens),
+            extend_lens=extend,
         )
