@@ -35,6 +35,16 @@ class StepEntry:
     prefill: bool = False  # a chunk of the prompt (not a decode or a jump-forward extend)
 
 
+def token_range(req: Req, start: int, stop: int) -> list[int]:
+    """``req.all_ids[start:stop]`` without building the whole list (hot for long decodes)."""
+    p = len(req.prompt_ids)
+    if start >= p:
+        return req.output_ids[start - p : stop - p]
+    if stop <= p:
+        return req.prompt_ids[start:stop]
+    return req.prompt_ids[start:] + req.output_ids[: stop - p]
+
+
 def record_computed(plan: StepPlan) -> None:
     """The step's KV is written: advance each request's computed length and state."""
     for e in plan.entries:
@@ -315,7 +325,7 @@ class Scheduler:
     def _entry(self, req: Req, n: int) -> StepEntry:
         start = req.kv_len
         seq_len = start + n
-        new_ids = req.all_ids[start:seq_len]
+        new_ids = token_range(req, start, seq_len)
         sample = seq_len == req.total_len
         score_from = None
         if req.prompt_logprobs_start is not None:
