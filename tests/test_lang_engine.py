@@ -209,7 +209,7 @@ def test_remote_backend_over_a_live_server_agrees(backend, smollm2):  # noqa: F8
     engine = AsyncEngine(EngineConfig(kv_slots=4096, device="cpu"), loaded=smollm2)
     with (
         ServerThread(engine) as server,
-        rt.connect(server.address, tokenizer=smollm2.tokenizer) as remote,
+        rt.connect(server.address) as remote,  # the default model's template is loaded here
     ):
 
         @rt.function
@@ -230,6 +230,7 @@ def test_remote_backend_over_a_live_server_agrees(backend, smollm2):  # noqa: F8
             here.get_meta_info("city").scores, abs=1e-4
         )
         assert remote.stats().total_cached_tokens > 0
+        assert remote.get_tokenizer().chat_template == smollm2.tokenizer.chat_template
 
 
 def test_select_scores_reuse_the_cached_transcript(backend, smollm2):  # noqa: F811
