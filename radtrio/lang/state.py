@@ -223,8 +223,9 @@ class ProgramState:
             sent = "".join(streamed)
             if out.text != sent and out.text.startswith(sent):
                 self._emit(out.text[len(sent) :], expr.name)
-        if out.finish_reason == "error":
-            raise RuntimeError(f"{expr.describe()} failed in the engine: {out.error}")
+        if out.finish_reason in ("error", "abort"):
+            why = out.error or "the request was aborted (engine shutting down?)"
+            raise RuntimeError(f"{expr.describe()} failed in the engine: {why}")
         self._set_var(expr.name, out.text, out)
 
     def _select(self, expr: Select) -> None:
