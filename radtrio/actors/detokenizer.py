@@ -33,7 +33,9 @@ class IncrementalDetokenizer:
         """
         self._token_ids = list(token_ids)
         full = self._decode(self._token_ids).rstrip("\ufffd")
-        self.text = full if len(full) >= self.sent else self.text[: self.sent]
+        # May be shorter than what was released: the new tokens cover that text again,
+        # and only what goes beyond ``sent`` is released.
+        self.text = full
         self._prefix_offset = max(0, len(self._token_ids) - 1)
         self._read_offset = len(self._token_ids)
 
