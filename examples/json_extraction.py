@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-import radtrio.lang as rt
+import radtrio as rt
 
 SCHEMA = {
     "type": "object",

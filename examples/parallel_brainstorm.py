@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-import radtrio.lang as rt
+import radtrio as rt
 
 
 @rt.function

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-import radtrio.lang as rt
+import radtrio as rt
 
 QUESTION = "A farmer has 17 sheep. All but 9 run away. How many sheep does the farmer have left?"
 

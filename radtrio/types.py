@@ -161,6 +161,8 @@ class GenerateRequest(msgspec.Struct, omit_defaults=True, kw_only=True):
     namespace: str | None = None  # cache isolation key (tenant / adapter)
     # Scoring: return the log-probability of every prompt token (used by `select`).
     return_prompt_logprobs: bool = False
+    # First prompt position scored (>= 1); the positions before it may come from the cache.
+    prompt_logprobs_start: int = 1
 
 
 class TokenLogprob(msgspec.Struct, array_like=True):

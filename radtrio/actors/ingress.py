@@ -107,7 +107,12 @@ class Ingress:
             )
         start = None
         if request.return_prompt_logprobs:
-            start = 1
+            start = request.prompt_logprobs_start
+            if not 1 <= start < len(ids):
+                raise RequestError(
+                    f"prompt_logprobs_start={start} is invalid: must be in [1, {len(ids) - 1}] "
+                    f"for a prompt of {len(ids)} tokens"
+                )
         now = trio.current_time()
         reqs: list[Req] = []
         for index in range(params.n):
