@@ -191,7 +191,13 @@ class GrammarBuilder:
                 if d is None:
                     continue
                 off[name] = total
-                parts.append((d, r.get("branch") if name == "between" else None))
+                if name == "between":
+                    labels = r["branch"]
+                elif name == "empty":  # closing right after open: the frame is complete
+                    labels = np.full(d.n, mk.BR_CLOSE, dtype=np.int8)
+                else:
+                    labels = None
+                parts.append((d, labels))
                 total += d.n
             offsets.append(off)
         T = np.full((total, 256), -1, dtype=np.int32)

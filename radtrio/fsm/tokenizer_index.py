@@ -169,6 +169,19 @@ class TokenizerIndex:
         self.tok_ptr[1:] = np.cumsum([len(t) for t in tok_of_node])
         self.tok_ids = np.array([t for ts in tok_of_node for t in ts], dtype=np.int32)
         self.max_token_len = int(self.node_depth.max()) if n else 1
+        self._node_of: dict[bytes, int] | None = None
+
+    def longer_token_ids(self, data: bytes) -> np.ndarray:
+        """Ids of the tokens whose bytes strictly extend ``data`` (a subtree of the trie)."""
+        if self._node_of is None:
+            ends = np.nonzero(self.tok_ptr[1:] > self.tok_ptr[:-1])[0]
+            self._node_of = {
+                self.token_bytes[int(self.tok_ids[self.tok_ptr[i]])]: int(i) for i in ends
+            }
+        i = self._node_of.get(data)
+        if i is None:
+            return np.zeros(0, dtype=np.int32)
+        return self.tok_ids[self.tok_ptr[i + 1] : self.tok_ptr[self.node_skip[i]]]
 
     def token_mask(self, grammar, stk: np.ndarray, depth: int) -> np.ndarray:
         """Packed bitmask (uint32 words) of tokens allowed from this configuration, EOS included

@@ -1,0 +1,315 @@
+"""JSON Schema compiler: keyword behaviour on hand-written cases, numeric bounds against
+Python's arithmetic (hypothesis), refusals naming keyword and pointer."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from radtrio.fsm import json_numbers as jn
+from radtrio.fsm.json_schema import SchemaError, compile_json_any, compile_json_schema
+from radtrio.types import RequestError
+
+
+def compact(v) -> bytes:
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def check(schema, good, bad, flexible=False):
+    g = compile_json_schema(json.dumps(schema), flexible)
+    for x in good:
+        data = x if isinstance(x, bytes) else compact(x)
+        assert g.matches(data), f"valid rejected: {data!r}"
+    for x in bad:
+        data = x if isinstance(x, bytes) else compact(x)
+        assert not g.matches(data), f"invalid accepted: {data!r}"
+    return g
+
+
+def test_object_properties_required_additional():
+    check(
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": "integer", "minimum": 3, "maximum": 120},
+                "b": {"type": "string", "maxLength": 5},
+            },
+            "required": ["a"],
+            "additionalProperties": False,
+        },
+        [{"a": 3}, {"a": 120, "b": "hi"}, {"a": 45, "b": ""}],
+        [{"a": 2}, {"a": 121}, {"b": "x"}, {"a": 5, "b": "toolong"}, {"a": 5, "c": 1}, b"{}"],
+    )
+
+
+def test_optional_members_and_default_additional_properties():
+    check(
+        {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "boolean"}}},
+        [
+            {},
+            {"a": 1},
+            {"b": True},
+            {"a": 1, "b": False},
+            {"a": 1, "zz": [1, {"q": None}]},
+            {"zz": "x"},
+        ],
+        [{"a": "x"}, b'{,"a":1}', b'{"a":1,}', b'{"a":1,"a":"x"}'],
+    )
+
+
+def test_schema_valued_additional_properties():
+    check(
+        {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}},
+            "additionalProperties": {"type": "string"},
+        },
+        [{"a": 1, "x": "y"}, {"x": "y", "z": "w"}],
+        [{"a": 1, "x": 2}, {"a": "s"}],
+    )
+
+
+def test_arrays_items_prefix_bounds():
+    check(
+        {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 3},
+        [[1, 2], [1, 2, 3]],
+        [[1], [1, 2, 3, 4], ["a", 1]],
+    )
+    check(
+        {"type": "array", "prefixItems": [{"type": "string"}, {"type": "null"}], "items": False},
+        [[], ["a"], ["a", None]],
+        [[None], ["a", None, 1]],
+    )
+    check(
+        {
+            "type": "array",
+            "prefixItems": [{"const": 1}],
+            "items": {"type": "string"},
+            "minItems": 2,
+        },
+        [[1, "a"], [1, "a", "b"]],
+        [[1], [2, "a"], [1, 2]],
+    )
+
+
+def test_large_bounds_use_counters_not_copies():
+    g = check(
+        {"type": "array", "items": {"type": "integer"}, "minItems": 50, "maxItems": 400},
+        [list(range(50)), list(range(400))],
+        [list(range(49)), list(range(401))],
+    )
+    assert g.n_rules >= 2 and g.n_states < 200
+    g = check(
+        {"type": "string", "minLength": 100, "maxLength": 5000},
+        ["é" * 100, "a" * 5000],
+        ["a" * 99, "a" * 5001],
+    )
+    assert g.n_states < 100
+    # empty arrays/strings right after the opening bracket/quote, then more structure
+    check(
+        {
+            "type": "object",
+            "properties": {
+                "t": {"type": "array", "maxItems": 40},
+                "s": {"type": "string", "maxLength": 40},
+            },
+            "required": ["t", "s"],
+            "additionalProperties": False,
+        },
+        [{"t": [], "s": ""}, {"t": [1, "x"], "s": "abc"}],
+        [{"t": [], "s": "a" * 41}],
+    )
+
+
+def test_recursive_ref_uses_a_stack():
+    schema = {
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {
+                    "v": {"type": "integer"},
+                    "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                },
+                "required": ["v"],
+                "additionalProperties": False,
+            }
+        },
+        "$ref": "#/$defs/node",
+    }
+    deep = {"v": 0}
+    for i in range(30):
+        deep = {"v": i, "kids": [deep, {"v": -1}]}
+    check(
+        schema,
+        [{"v": 1}, {"v": 1, "kids": [{"v": 2, "kids": []}, {"v": 3}]}, deep],
+        [{"v": 1, "kids": [{}]}, {"v": 1, "kids": [{"v": 1, "x": 2}]}],
+    )
+
+
+def test_enum_const_and_siblings():
+    check(
+        {"enum": ["a", 1, None, {"x": [1, 2]}]},
+        ["a", 1, None, {"x": [1, 2]}, b"1.0"],
+        ["b", 2, {"x": [1]}],
+    )
+    check({"type": "string", "enum": ["a", 1, "b"]}, ["a", "b"], [1])
+    check({"const": "only"}, ["only"], ["other"])
+
+
+def test_anyof_oneof_allof_not():
+    check(
+        {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "integer", "minimum": 0}]},
+        ["ab", 0, 7],
+        ["abc", -1, None],
+    )
+    check({"oneOf": [{"type": "string"}, {"type": "integer"}]}, ["x", 1], [None, 1.5])
+    check(
+        {
+            "allOf": [
+                {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                {"properties": {"a": {"minimum": 5}, "b": {"type": "string"}}},
+            ]
+        },
+        [{"a": 5}, {"a": 9, "b": "x"}],
+        [{"a": 4}, {"b": "x"}, {"a": 5, "b": 1}],
+    )
+    check({"type": ["string", "null"], "not": {"const": "forbidden"}}, ["ok", None], ["forbidden"])
+    check(
+        {"type": "object", "properties": {"a": {}}, "not": {"required": ["a"]}},
+        [{}, {"b": 1}],
+        [{"a": 1}],
+    )
+    check({"type": "number", "not": {"type": "integer"}}, [1.5, -0.25], [1, 0])
+
+
+def test_oneof_overlap_refused():
+    with pytest.raises(SchemaError) as e:
+        compile_json_schema(json.dumps({"oneOf": [{"type": "number"}, {"type": "integer"}]}))
+    assert e.value.keyword == "oneOf" and e.value.pointer == "#"
+
+
+@pytest.mark.parametrize(
+    "schema, keyword, pointer",
+    [
+        ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
+        ({"properties": {"a": {"not": {"minimum": 3}}}}, "not", "#/properties/a/not"),
+        ({"type": "string", "format": "credit-card"}, "format", "#"),
+        (
+            {"properties": {"x": {"dependentRequired": {"a": ["b"]}}}},
+            "dependentRequired",
+            "#/properties/x",
+        ),
+        ({"$ref": "http://example.com/s.json"}, "$ref", "#"),
+        ({"if": {"type": "string"}, "then": {"minLength": 1}}, "if", "#"),
+    ],
+)
+def test_unsupported_keywords_name_keyword_and_pointer(schema, keyword, pointer):
+    with pytest.raises(SchemaError) as e:
+        compile_json_schema(json.dumps(schema))
+    assert e.value.keyword == keyword and e.value.pointer == pointer
+    assert keyword in str(e.value) and pointer in str(e.value)
+    assert isinstance(e.value, RequestError)
+
+
+def test_lenient_mode_ignores_unsupported():
+    g = compile_json_schema(json.dumps({"type": "array", "uniqueItems": True}), lenient=True)
+    assert g.matches(b"[1,1]")
+
+
+def test_formats_and_patterns():
+    check(
+        {"type": "string", "format": "date-time"},
+        ["2020-02-29T10:00:00Z"],
+        ["2021-02-29T10:00:00Z", "x"],
+    )
+    check(
+        {"type": "string", "format": "uuid"}, ["123e4567-e89b-12d3-a456-426614174000"], ["123e4567"]
+    )
+    check({"type": "string", "format": "ipv4"}, ["192.168.0.1"], ["256.1.1.1", "01.1.1.1"])
+    check({"type": "string", "format": "email"}, ["a.b@example.com"], ["a@", "@b.com"])
+    # pattern is a search, unanchored unless ^/$; escapes as json.dumps writes them
+    check({"type": "string", "pattern": "ab"}, ["xxabyy", "ab"], ["a b"])
+    check(
+        {"type": "string", "pattern": '^[a-z"\\\\]+$', "maxLength": 4},
+        ["ab", 'a"b', "a\\"],
+        ["abcde", "A"],
+    )
+
+
+def test_flexible_whitespace():
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "array", "items": {"type": "integer"}}},
+        "required": ["a"],
+    }
+    check(
+        schema,
+        [b'{ "a" : [ 1 , 2 ] }', b'{\n  "a": [\n    1\n  ]\n}', {"a": []}],
+        [b"{ }"],
+        flexible=True,
+    )
+    check(schema, [{"a": [1, 2]}], [b'{ "a":[1]}'])
+
+
+def test_json_any_and_bad_json():
+    g = compile_json_any()
+    assert g.matches(b'{"a":[1,2,{"b":null}],"c":"x"}') and not g.matches(b'{"a":}')
+    with pytest.raises(RequestError, match="not valid JSON"):
+        compile_json_schema("{nope")
+
+
+def _number_in(x: Decimal, lo, lo_x, hi, hi_x) -> bool:
+    if lo is not None and (x < lo or (lo_x and x == lo)):
+        return False
+    return not (hi is not None and (x > hi or (hi_x and x == hi)))
+
+
+bound = st.one_of(
+    st.none(),
+    st.decimals(min_value=-1000, max_value=1000, places=2, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lo=bound,
+    hi=bound,
+    lo_x=st.booleans(),
+    hi_x=st.booleans(),
+    xs=st.lists(
+        st.decimals(
+            min_value=-1200, max_value=1200, places=3, allow_nan=False, allow_infinity=False
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    integer=st.booleans(),
+)
+def test_numeric_bounds_exact(lo, hi, lo_x, hi_x, xs, integer):
+    schema = {"type": "integer" if integer else "number"}
+    if lo is not None:
+        schema["exclusiveMinimum" if lo_x else "minimum"] = float(lo)
+    if hi is not None:
+        schema["exclusiveMaximum" if hi_x else "maximum"] = float(hi)
+    g = compile_json_schema(json.dumps(schema))
+    for x in xs:
+        if integer:
+            x = x.to_integral_value()
+        text = str(int(x)) if integer else format(x.normalize(), "f")
+        if text in ("-0",):
+            continue
+        expected = _number_in(Decimal(text), lo, lo_x, hi, hi_x)
+        assert g.matches(text.encode()) == expected, (schema, text)
+
+
+def test_int_range_regex_matches_arithmetic():
+    for lo, hi in [(0, 0), (3, 120), (-15, 7), (-999, -10), (99, 1001), (5, None), (None, -3)]:
+        pat = re.compile(jn.int_range(lo, hi))
+        for x in range(-1100, 1100):
+            inside = (lo is None or x >= lo) and (hi is None or x <= hi)
+            assert bool(pat.fullmatch(str(x))) == inside, (lo, hi, x)
