@@ -23,6 +23,10 @@ class IncrementalDetokenizer:
         self._prefix_offset = 0  # tokens before this are decoded into self.text for good
         self._read_offset = 0
 
+    @property
+    def num_tokens(self) -> int:
+        return len(self._token_ids)
+
     def _decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=self.skip_special_tokens)
 

@@ -209,10 +209,8 @@ class Scheduler:
         prefill_tokens = 0
 
         # 1. Running requests continue: decode one token, or their next prefill chunk.
-        planned: set[int] = set()
+        wants: list[tuple[Req, int]] = []
         for req in sorted(self.running, key=lambda r: r.arrival):
-            if req not in self.running:
-                continue  # retracted while making room for an older request
             if len(req.slots) > req.kv_len:
                 # A jump-forward rolled back tokens whose KV was computed: their slots are
                 # the request's own (never the tree's) and are recomputed below.
@@ -225,17 +223,21 @@ class Scheduler:
                 n = min(pending, max(budget, 1))
                 if n <= 0:
                     continue
-            slots = self._alloc(n, protect=planned | {id(req)})
-            if slots is None:
-                if planned:
-                    self._retract(req)
-                    continue
-                raise RuntimeError(
-                    f"KV pool too small: request {req.key} needs {n} more slots with nothing "
-                    "left to evict or retract"
-                )
-            req.slots = np.concatenate([req.slots, slots])
-            planned.add(id(req))
+                budget -= n
+            wants.append((req, n))
+        budget = self.config.chunk_size
+        total = sum(n for _, n in wants)
+        if total and self.cache.available() >= total:
+            # The common case: one allocation for the whole step.
+            slots = self.cache.alloc(total)
+            at = 0
+            for req, n in wants:
+                req.slots = np.concatenate([req.slots, slots[at : at + n]])
+                at += n
+            granted = wants
+        else:
+            granted = self._grant_one_by_one(wants)
+        for req, n in granted:
             entries.append(self._entry(req, n))
             if n == 1 and req.state is ReqState.RUNNING:
                 decode_tokens += 1
@@ -273,6 +275,30 @@ class Scheduler:
         if not entries:
             return None
         return self._plan(entries, prefill_tokens, decode_tokens)
+
+    def _grant_one_by_one(self, wants: list[tuple[Req, int]]) -> list[tuple[Req, int]]:
+        """Slots for each running request, oldest first, retracting the youngest when the
+        pool is short. A lone request that cannot fit fails with a clear error."""
+        granted: list[tuple[Req, int]] = []
+        planned: set[int] = set()
+        for req, n in wants:
+            if req not in self.running:
+                continue  # retracted while making room for an older request
+            slots = self._alloc(n, protect=planned | {id(req)})
+            if slots is None:
+                if planned:
+                    self._retract(req)
+                    continue
+                req.error = (
+                    f"the KV pool ({self.cache.allocator.capacity} slots) cannot hold this "
+                    f"request: it needs {req.kv_len + n} slots"
+                )
+                req.finish_reason = "error"
+                continue
+            req.slots = np.concatenate([req.slots, slots])
+            planned.add(id(req))
+            granted.append((req, n))
+        return granted
 
     def _shares_with(self, req: Req, admitted: list[Req]) -> bool:
         """Does ``req`` share a long uncached prefix with a request admitted this step?

@@ -48,22 +48,19 @@ class Streamer:
                 continue
             if req.aborted and req.finish_reason is None:
                 continue  # the batcher reports aborts when it releases the request
+            if not req.stream and not req.params.stop and not req.done:
+                continue  # nobody reads text before the end and no stop string to watch
             d = self._detokenizer(req)
-            visible = [
-                t
-                for t in req.output_ids
-                if not (req.finish_reason == "stop" and t == req.matched_stop)
-            ]
+            visible = req.output_ids
+            if req.finish_reason == "stop" and isinstance(req.matched_stop, int):
+                visible = [t for t in visible if t != req.matched_stop]
             if key in outcome.rewritten:
                 base = outcome.rewritten[key]
                 d.reset_tokens(visible[:base])
                 delta = d.add(visible[base:])
-            elif new:
-                if req.finish_reason == "stop" and isinstance(req.matched_stop, int):
-                    new = [t for t in new if t != req.matched_stop]
-                delta = d.add(new)
             else:
-                delta = ""
+                fed = d.num_tokens  # a non-streamed request is fed only at its end
+                delta = d.add(visible[fed:]) if len(visible) > fed else ""
             if d.stopped_at is not None and req.finish_reason is None:
                 req.finish_reason, req.matched_stop = "stop", d.stopped_at
             if req.done:
