@@ -1,0 +1,247 @@
+"""Run radtrio's benchmark suite (issue 10): every workload, or the ones named.
+
+    python scripts/bench_all.py --cpu                      # SmolLM2-135M (real weights), CPU
+    python scripts/bench_all.py --gpu --tokenizer DIR      # Llama-3.2-1B shapes, random bf16
+    python scripts/bench_all.py --tiny                     # toy sizes (the smoke test)
+    python scripts/bench_all.py --cpu --only few_shot      # one workload
+    python scripts/bench_all.py --report docs/bench_suite_cpu.json docs/bench_suite_gpu.json
+
+Workloads: shared_prefix, multi_turn, few_shot, json_decode, tree_of_thought (one module
+each in scripts/bench_suite/). Each runs radtrio under several configurations and its
+baselines in the same run (radix cache off; HF transformers ``generate``, batched, on the
+same weights) and gives a table row per system. Results go to a JSON file (written after
+every workload); ``--report`` turns JSON files into markdown tables (stdout, or appended to
+``--doc``) and one PNG bar chart per workload under docs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_suite import WORKLOADS  # noqa: E402
+
+SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "tiny": {
+        "shared_prefix": dict(
+            groups=2, per_group=2, system=24, question=4, output=3, concurrency=4, max_running=2
+        ),
+        "multi_turn": dict(sessions=2, turns=2, q_min=8, q_max=12, short=2, long=4),
+        "few_shot": dict(subjects=1, per_subject=3, shot_tokens=8, concurrency=3, select=True),
+        "json_decode": dict(n=2, concurrency=2),
+        "tree_of_thought": dict(questions=1, question=8, branches=2, depth=2, step_tokens=2,
+                                max_running=8),
+    },
+    "cpu": {
+        "shared_prefix": dict(
+            groups=4, per_group=4, system=256, question=16, output=16, concurrency=16,
+            max_running=8,
+        ),
+        "multi_turn": dict(sessions=4, turns=4, q_min=64, q_max=128, short=8, long=32),
+        "few_shot": dict(subjects=2, per_subject=8, shot_tokens=48, concurrency=8, select=False),
+        "json_decode": dict(n=4, concurrency=4),
+        "tree_of_thought": dict(questions=1, question=32, branches=2, depth=4, step_tokens=8,
+                                max_running=16),
+    },
+    "gpu": {
+        "shared_prefix": dict(
+            groups=8, per_group=16, system=1024, question=64, output=64, concurrency=64,
+            max_running=32,
+        ),
+        "multi_turn": dict(sessions=16, turns=4, q_min=256, q_max=512, short=8, long=128),
+        "few_shot": dict(subjects=4, per_subject=50, shot_tokens=250, concurrency=64,
+                         select=True),
+        "json_decode": dict(n=64, concurrency=64),
+        "tree_of_thought": dict(questions=8, question=128, branches=2, depth=4, step_tokens=32,
+                                max_running=128),
+    },
+}  # fmt: skip
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def make_setup(mode: str, args: argparse.Namespace) -> Any:
+    import torch
+    from bench_suite.common import Setup, card_line, machine_line
+
+    from radtrio.models.random_model import random_model_with_hf, shape_config
+
+    sizes = SIZES[mode]
+    if mode == "cpu":
+        from radtrio.models.fetch import default_model_path
+        from radtrio.models.loader import load_model
+
+        loaded = load_model(None, dtype="float32", progress=False)
+        path = default_model_path(progress=False)
+
+        def hf_factory() -> Any:
+            from transformers import AutoModelForCausalLM
+
+            return AutoModelForCausalLM.from_pretrained(
+                str(path.parent), gguf_file=path.name, dtype=torch.float32
+            ).eval()
+
+        return Setup(
+            mode, "cpu", "float32", loaded,
+            "SmolLM2-135M-Instruct (real weights, Q4_1 GGUF dequantized to float32)",
+            machine_line(), card_line("cpu"), sizes,
+            None if args.skip_hf else hf_factory, dict(kv_slots=32768),
+        )  # fmt: skip
+    tokenizer = _tokenizer(args.tokenizer)
+    if mode == "tiny":
+        shape = dict(shape_config("tiny-llama"), vocab_size=len(tokenizer),
+                     max_position_embeddings=4096)  # fmt: skip
+        pair = random_model_with_hf(shape, tokenizer=tokenizer)
+        hf = pair.hf_model
+        return Setup(
+            mode, "cpu", "float32", pair.loaded,
+            "tiny-llama shape (2 layers, hidden 64), random weights, SmolLM2 tokenizer",
+            machine_line(), card_line("cpu"), sizes,
+            None if args.skip_hf else (lambda: hf), dict(kv_slots=8192),
+        )  # fmt: skip
+    # gpu: the shape's HF model with random bf16 weights, and ours sharing those weights
+    from transformers import AutoModelForCausalLM
+
+    from radtrio.models.config import ModelConfig
+    from radtrio.models.llama import CausalLM
+    from radtrio.models.loader import LoadedModel
+    from radtrio.models.random_model import hf_config
+
+    shape = dict(shape_config(args.shape), vocab_size=len(tokenizer))
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        hf = AutoModelForCausalLM.from_config(hf_config(shape), dtype=torch.bfloat16).eval()
+    state = hf.state_dict()
+    config = ModelConfig.from_hf(hf.config)
+    model = CausalLM.from_hf_tensors(
+        config, state.__getitem__, torch.bfloat16, "cuda", state.__contains__
+    )
+    loaded = LoadedModel(model, tokenizer, config, args.shape, f"random:{config.arch}")
+    return Setup(
+        mode, "cuda", "bfloat16", loaded,
+        f"{args.shape} shape with SmolLM2's vocabulary ({len(tokenizer)} tokens), random bf16 "
+        "weights (HF and radtrio share them)",
+        machine_line(), card_line("cuda"), sizes,
+        None if args.skip_hf else (lambda: hf), dict(context_len=8192),
+    )  # fmt: skip
+
+
+def _tokenizer(path: str | None) -> Any:
+    from transformers import AutoTokenizer
+
+    if path:
+        return AutoTokenizer.from_pretrained(path)
+    from radtrio.models.fetch import default_model_path
+    from radtrio.models.gguf_loader import GGUFFile
+    from radtrio.models.tokenizer import load_gguf_tokenizer
+
+    gguf = default_model_path(progress=False)
+    return load_gguf_tokenizer(gguf, GGUFFile(gguf).meta.get("tokenizer.ggml.pre"))
+
+
+def run_suite(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    t0 = time.perf_counter()
+    setup = make_setup(mode, args)
+    names = args.only or list(WORKLOADS)
+    out = Path(args.out or f"docs/bench_suite_{mode}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "meta": dict(
+            mode=mode, date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            machine=setup.machine, card=setup.card, model=setup.model_label,
+            model_short=setup.loaded.name, torch=torch.__version__, commit=_commit(),
+            command="python scripts/bench_all.py " + " ".join(sys.argv[1:]),
+            sizes={n: setup.sizes[n] for n in names}, total_s=0.0,
+        ),
+        "workloads": {},
+    }  # fmt: skip
+    print(f"[{mode}] model loaded in {time.perf_counter() - t0:.1f} s: {setup.model_label}")
+    for name in names:
+        elapsed = time.perf_counter() - t0
+        if args.budget_s and elapsed > args.budget_s:
+            results["workloads"][name] = {"error": f"skipped: {elapsed:.0f} s budget spent"}
+            print(f"== {name}: skipped (budget)")
+            continue
+        module = importlib.import_module(f"bench_suite.{name}")
+        print(f"== {name} ({module.TITLE})", flush=True)
+        t = time.perf_counter()
+        try:
+            res = module.run(setup)
+        except Exception as err:  # later workloads still run and report
+            traceback.print_exc()
+            res = {"error": f"{type(err).__name__}: {err}"[:400]}
+        res["seconds"] = time.perf_counter() - t
+        print(f"   ({name}: {res['seconds']:.1f} s)", flush=True)
+        results["workloads"][name] = res
+        results["meta"]["total_s"] = time.perf_counter() - t0
+        out.write_text(json.dumps(results, indent=1, default=str))
+    print(f"results: {out}")
+    return results
+
+
+def report(paths: list[str], doc: str | None, plots: str | None) -> None:
+    from bench_suite.report import plot, section
+
+    titles = {n: importlib.import_module(f"bench_suite.{n}").TITLE for n in WORKLOADS}
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    text = "\n".join(section(r, titles) for r in runs)
+    if doc:
+        with open(doc, "a") as f:
+            f.write("\n" + text)
+    else:
+        print(text)
+    if plots:
+        for name in WORKLOADS:
+            if any(name in r["workloads"] and r["workloads"][name].get("rows") for r in runs):
+                print("chart:", plot(name, titles[name], runs, Path(plots)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--cpu", action="store_true", help="SmolLM2-135M on the CPU (default)")
+    mode.add_argument("--gpu", action="store_true", help="random weights of --shape on CUDA")
+    mode.add_argument("--tiny", action="store_true", help="toy sizes and a tiny model")
+    mode.add_argument("--report", nargs="+", metavar="JSON", help="tables/charts from results")
+    ap.add_argument("--only", nargs="+", choices=WORKLOADS, help="run only these workloads")
+    ap.add_argument("--out", help="results JSON (default docs/bench_suite_MODE.json)")
+    ap.add_argument("--skip-hf", action="store_true", help="leave out the HF baseline")
+    ap.add_argument("--shape", default="llama-3.2-1b", help="random-weight shape for --gpu")
+    ap.add_argument("--tokenizer", help="a tokenizer folder (default: the default model's)")
+    ap.add_argument("--budget-s", type=float, default=0.0, help="skip workloads after this")
+    ap.add_argument("--doc", help="with --report: append the markdown to this file")
+    ap.add_argument("--plots", help="with --report: write PNG charts into this folder")
+    args = ap.parse_args()
+    if args.report:
+        report(args.report, args.doc, args.plots)
+        return
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    run_suite("gpu" if args.gpu else "tiny" if args.tiny else "cpu", args)
+
+
+if __name__ == "__main__":
+    main()
