@@ -40,7 +40,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "multi_turn": dict(sessions=2, turns=2, q_min=8, q_max=12, short=2, long=4),
         "few_shot": dict(subjects=1, per_subject=3, shot_tokens=8, concurrency=3, select=True),
-        "json_decode": dict(n=2, concurrency=2),
+        "json_decode": dict(n=2, concurrency=2, cache_off=False),
         "tree_of_thought": dict(questions=1, question=8, branches=2, depth=2, step_tokens=2,
                                 max_running=8),
     },
@@ -62,7 +62,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "multi_turn": dict(sessions=16, turns=4, q_min=256, q_max=512, short=8, long=128),
         "few_shot": dict(subjects=4, per_subject=50, shot_tokens=250, concurrency=64,
-                         select=True),
+                         select="cache"),
         "json_decode": dict(n=64, concurrency=64),
         "tree_of_thought": dict(questions=8, question=128, branches=2, depth=4, step_tokens=32,
                                 max_running=128),
@@ -86,7 +86,7 @@ def make_setup(mode: str, args: argparse.Namespace) -> Any:
 
     from radtrio.models.random_model import random_model_with_hf, shape_config
 
-    sizes = SIZES[mode]
+    sizes = SIZES[args.sizes or mode]
     if mode == "cpu":
         from radtrio.models.fetch import default_model_path
         from radtrio.models.loader import load_model
@@ -127,22 +127,22 @@ def make_setup(mode: str, args: argparse.Namespace) -> Any:
     from radtrio.models.loader import LoadedModel
     from radtrio.models.random_model import hf_config
 
+    device = args.device  # cpu: a dry run of this path (with --shape tiny-llama --sizes tiny)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     shape = dict(shape_config(args.shape), vocab_size=len(tokenizer))
     torch.manual_seed(0)
-    with torch.device("cuda"):
-        hf = AutoModelForCausalLM.from_config(hf_config(shape), dtype=torch.bfloat16).eval()
+    with torch.device(device):
+        hf = AutoModelForCausalLM.from_config(hf_config(shape), dtype=dtype).eval()
     state = hf.state_dict()
     config = ModelConfig.from_hf(hf.config)
-    model = CausalLM.from_hf_tensors(
-        config, state.__getitem__, torch.bfloat16, "cuda", state.__contains__
-    )
+    model = CausalLM.from_hf_tensors(config, state.__getitem__, dtype, device, state.__contains__)
     loaded = LoadedModel(model, tokenizer, config, args.shape, f"random:{config.arch}")
     return Setup(
-        mode, "cuda", "bfloat16", loaded,
-        f"{args.shape} shape with SmolLM2's vocabulary ({len(tokenizer)} tokens), random bf16 "
-        "weights (HF and radtrio share them)",
-        machine_line(), card_line("cuda"), sizes,
-        None if args.skip_hf else (lambda: hf), dict(context_len=8192),
+        mode, device, str(dtype).removeprefix("torch."), loaded,
+        f"{args.shape} shape with SmolLM2's vocabulary ({len(tokenizer)} tokens), random "
+        f"{str(dtype).removeprefix('torch.')} weights (HF and radtrio share them)",
+        machine_line(), card_line(device), sizes,
+        None if args.skip_hf else (lambda: hf), dict(context_len=8192, kv_slots=args.kv_slots),
     )  # fmt: skip
 
 
@@ -171,7 +171,8 @@ def run_suite(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         "meta": dict(
             mode=mode, date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             machine=setup.machine, card=setup.card, model=setup.model_label,
-            model_short=setup.loaded.name, torch=torch.__version__, commit=_commit(),
+            model_short=setup.loaded.name, card_short=setup.card.split(",")[0],
+            torch=torch.__version__, commit=_commit(),
             command="python scripts/bench_all.py " + " ".join(sys.argv[1:]),
             sizes={n: setup.sizes[n] for n in names}, total_s=0.0,
         ),
@@ -231,6 +232,9 @@ def main() -> None:
     ap.add_argument("--out", help="results JSON (default docs/bench_suite_MODE.json)")
     ap.add_argument("--skip-hf", action="store_true", help="leave out the HF baseline")
     ap.add_argument("--shape", default="llama-3.2-1b", help="random-weight shape for --gpu")
+    ap.add_argument("--device", default="cuda", help="--gpu's device (cpu: a dry run)")
+    ap.add_argument("--sizes", choices=sorted(SIZES), help="sizes of another mode")
+    ap.add_argument("--kv-slots", type=int, default=262144, help="--gpu's KV pool (tokens)")
     ap.add_argument("--tokenizer", help="a tokenizer folder (default: the default model's)")
     ap.add_argument("--budget-s", type=float, default=0.0, help="skip workloads after this")
     ap.add_argument("--doc", help="with --report: append the markdown to this file")
@@ -240,6 +244,10 @@ def main() -> None:
         report(args.report, args.doc, args.plots)
         return
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import numpy as np
+
+    if not hasattr(np, "row_stack"):  # numba on numpy >= 2.5 (the GPU machine) still uses it
+        np.row_stack = np.vstack
     run_suite("gpu" if args.gpu else "tiny" if args.tiny else "cpu", args)
 
 

@@ -59,6 +59,7 @@ class Setup:
 
     def engine(self, **config: Any) -> AsyncEngine:
         cfg = {**self.engine_defaults, **config}
+        free_memory()  # the previous configuration's KV pool
         return AsyncEngine(
             EngineConfig(device=self.device, dtype=self.dtype, **cfg), loaded=self.loaded
         )

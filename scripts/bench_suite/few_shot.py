@@ -60,11 +60,10 @@ def run(setup: Setup) -> dict[str, Any]:
         ("radtrio, radix cache, gen", answer_gen, True),
         ("radtrio, cache off, gen", answer_gen, False),
     ]
-    if z.get("select"):
-        variants += [
-            ("radtrio, radix cache, select", answer_select, True),
-            ("radtrio, cache off, select", answer_select, False),
-        ]
+    if z.get("select"):  # True: with the cache on and off; "cache": on only
+        variants.append(("radtrio, radix cache, select", answer_select, True))
+    if z.get("select") is True:
+        variants.append(("radtrio, cache off, select", answer_select, False))
     rows = []
     records = None
     for label, program, radix in variants:

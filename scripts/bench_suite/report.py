@@ -114,7 +114,8 @@ def plot(name: str, title: str, runs: list[dict], out: Path) -> Path:
             ax.text(v, i, f" {v:,.1f}", va="center", fontsize=8)
         ax.set_xlim(0, max(values) * 1.25)
         ax.set_xlabel(HEADLINE_NAMES.get(key, key) + " (higher is better)")
-        ax.set_title(f"{meta['mode']}: {meta['model_short']}", fontsize=9)
+        where = meta.get("card_short", "") if meta["mode"] == "gpu" else "2-core CPU"
+        ax.set_title(f"{meta['mode']}: {meta['model_short']}, {where}", fontsize=9)
     fig.suptitle(f"{title}: radtrio (blue), radtrio cache off (orange), HF (grey)", fontsize=10)
     fig.tight_layout()
     path = out / f"bench_{name}.png"
