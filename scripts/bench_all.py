@@ -46,14 +46,14 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "cpu": {
         "shared_prefix": dict(
-            groups=4, per_group=4, system=256, question=16, output=16, concurrency=16,
+            groups=4, per_group=4, system=384, question=16, output=16, concurrency=16,
             max_running=8,
         ),
         "multi_turn": dict(sessions=4, turns=4, q_min=64, q_max=128, short=8, long=32),
-        "few_shot": dict(subjects=2, per_subject=8, shot_tokens=48, concurrency=8, select=False),
+        "few_shot": dict(subjects=2, per_subject=12, shot_tokens=48, concurrency=12, select=False),
         "json_decode": dict(n=4, concurrency=4),
-        "tree_of_thought": dict(questions=1, question=32, branches=2, depth=4, step_tokens=8,
-                                max_running=16),
+        "tree_of_thought": dict(questions=2, question=32, branches=2, depth=4, step_tokens=8,
+                                max_running=32),
     },
     "gpu": {
         "shared_prefix": dict(
