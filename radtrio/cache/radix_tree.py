@@ -44,7 +44,7 @@ class TreeNode:
         "node_id",
         "parent",
         "children",
-        "key",
+        "kb",
         "value",
         "ckey",
         "namespace",
@@ -60,7 +60,7 @@ class TreeNode:
         self,
         node_id: int,
         parent: TreeNode | None,
-        key: np.ndarray,
+        kb: bytes,
         value: np.ndarray,
         ckey: object,
         namespace: str | None,
@@ -69,11 +69,11 @@ class TreeNode:
         self.node_id = node_id
         self.parent = parent
         self.children: dict[object, TreeNode] = {}
-        self.key = key  # token ids of this edge
-        self.value = value  # KV slots of those tokens
+        self.kb = kb  # token ids of this edge, as int64 bytes (fast to compare and slice)
+        self.value = value  # KV slots of those tokens (int64)
         self.ckey = ckey  # this node's key in parent.children
         self.namespace = namespace
-        self.prefix_len = (parent.prefix_len if parent is not None else 0) + len(key)
+        self.prefix_len = (parent.prefix_len if parent is not None else 0) + len(value)
         self.lock_count = 0
         self.last_access = last_access
         self.hits = 0
@@ -81,8 +81,13 @@ class TreeNode:
         self.alive = True
 
     @property
+    def key(self) -> np.ndarray:
+        """Token ids of this edge (a read-only int64 view)."""
+        return np.frombuffer(self.kb, dtype=np.int64)
+
+    @property
     def num_tokens(self) -> int:
-        return len(self.key)
+        return len(self.value)
 
     @property
     def is_root(self) -> bool:
@@ -90,7 +95,7 @@ class TreeNode:
 
     def __repr__(self) -> str:
         return (
-            f"TreeNode(id={self.node_id}, tokens={len(self.key)}, end={self.prefix_len}, "
+            f"TreeNode(id={self.node_id}, tokens={len(self.value)}, end={self.prefix_len}, "
             f"lock={self.lock_count}, children={len(self.children)})"
         )
 
@@ -170,7 +175,7 @@ class RadixTree:
         self._ids = itertools.count(1)
         self._versions = itertools.count()
         empty = np.zeros(0, dtype=np.int64)
-        self.root = TreeNode(0, None, empty, empty, None, None, clock())
+        self.root = TreeNode(0, None, b"", empty, None, None, clock())
         self.evictable_size = 0
         self.protected_size = 0
         self.node_count = 0
@@ -255,10 +260,10 @@ class RadixTree:
                     f"insert: slots must be in 1..{self.allocator.num_slots - 1}, got "
                     f"{int(new_slots.min())}..{int(new_slots.max())}"
                 )
-            key = toks[pos:n].copy()
-            ckey = self._child_key(key, 0, namespace, node is self.root)
+            kb = toks[pos:n].tobytes()
+            ckey = self._child_key(kb, namespace, node is self.root)
             child = TreeNode(
-                next(self._ids), node, key, new_slots.copy(), ckey, namespace, self.clock()
+                next(self._ids), node, kb, new_slots.copy(), ckey, namespace, self.clock()
             )
             node.children[ckey] = child
             self.evictable_size += n - pos
@@ -274,7 +279,7 @@ class RadixTree:
             raise RuntimeError(f"lock of evicted node {node.node_id}")
         while node.parent is not None:
             if node.lock_count == 0:
-                size = len(node.key)
+                size = len(node.value)
                 self.evictable_size -= size
                 self.protected_size += size
             node.lock_count += 1
@@ -289,7 +294,7 @@ class RadixTree:
         while node.parent is not None:
             node.lock_count -= 1
             if node.lock_count == 0:
-                size = len(node.key)
+                size = len(node.value)
                 self.evictable_size += size
                 self.protected_size -= size
                 if not node.children:
@@ -313,7 +318,7 @@ class RadixTree:
             del parent.children[node.ckey]
             node.alive = False
             node.parent = None
-            size = len(node.key)
+            size = len(node.value)
             parts.append(node.value)
             freed += size
             self.evictable_size -= size
@@ -368,7 +373,7 @@ class RadixTree:
         order = list(self._nodes())
         subtree: dict[int, int] = {}
         for node in reversed(order):
-            subtree[node.node_id] = len(node.key) + sum(
+            subtree[node.node_id] = len(node.value) + sum(
                 subtree[c.node_id] for c in node.children.values()
             )
         root = self.root
@@ -382,7 +387,7 @@ class RadixTree:
                 NodeInfo(
                     node.node_id,
                     0 if parent is root else parent.node_id,
-                    len(node.key),
+                    len(node.value),
                     node.key[:label_tokens].tolist(),
                     node.lock_count,
                     node.last_access,
@@ -408,7 +413,7 @@ class RadixTree:
             count += 1
             parent = node.parent
             nid = node.node_id
-            size = len(node.key)
+            size = len(node.kb) // 8
             if not node.alive or parent is None or not parent.alive:
                 errors.append(f"node {nid}: dead or detached but reachable")
                 continue
@@ -419,7 +424,7 @@ class RadixTree:
             if len(node.value) != size:
                 errors.append(f"node {nid}: {size} tokens but {len(node.value)} slots")
             at_root = parent is self.root
-            if size and node.ckey != self._child_key(node.key, 0, node.namespace, at_root):
+            if size and node.ckey != self._child_key(node.kb, node.namespace, at_root):
                 errors.append(f"node {nid}: child key does not match its first tokens")
             if parent is not self.root and node.namespace != parent.namespace:
                 errors.append(f"node {nid}: namespace differs from its parent's")
@@ -472,13 +477,10 @@ class RadixTree:
 
     # --------------------------------------------------------------- internals
 
-    def _child_key(
-        self, toks: np.ndarray, pos: int, namespace: str | None, at_root: bool
-    ) -> object:
-        if self.page_size == 1:
-            k: object = int(toks[pos])
-        else:
-            k = toks[pos : pos + self.page_size].tobytes()
+    def _child_key(self, kb: bytes, namespace: str | None, at_root: bool) -> object:
+        """Key of an edge starting with ``kb`` in its parent's children: its first page
+        (bytes), with the namespace at the root."""
+        k = kb[: 8 * self.page_size]
         return (namespace, k) if at_root else k
 
     def _walk(
@@ -486,34 +488,40 @@ class RadixTree:
     ) -> tuple[TreeNode, int, list[np.ndarray]]:
         """Follow ``toks`` down the tree. With ``update``: split a partly matched edge and
         refresh access times; with ``hit``: count a hit on each matched node. Returns
-        (node, matched length, the slot arrays of the matched nodes)."""
+        (node, matched length, the slot arrays of the matched nodes).
+
+        Whole edges are compared as bytes (one memcmp each); only the edge where the
+        match ends is searched token by token (numpy)."""
         page = self.page_size
         n = len(toks) - len(toks) % page
-        node = self.root
-        pos = 0
+        tb = toks.tobytes()
+        end_b = 8 * n
+        page_b = 8 * page
+        root = self.root
+        node = root
+        b = 0  # matched length in bytes
         parts: list[np.ndarray] = []
         now = self.clock() if update else 0.0
-        while pos < n:
-            if page == 1:
-                k: object = int(toks[pos])
-            else:
-                k = toks[pos : pos + page].tobytes()
-            child = node.children.get((namespace, k) if node is self.root else k)
+        while b < end_b:
+            k = tb[b : b + page_b]
+            child = node.children.get((namespace, k) if node is root else k)
             if child is None:
                 break
-            key = child.key
-            klen = len(key)
-            m = min(klen, n - pos)
-            common = common_prefix_len(key[:m], toks[pos : pos + m])
-            if page > 1:
-                common -= common % page
-            if common == 0:  # cannot happen: the first page matched
-                break
-            if common < klen:
-                if not update:
-                    pos += common
+            kb = child.kb
+            stop = b + len(kb)
+            if stop <= end_b and tb[b:stop] == kb:
+                common = len(kb)
+            else:
+                pos = b // 8
+                m = min(len(kb), end_b - b) // 8
+                common = 8 * common_prefix_len(child.key[:m], toks[pos : pos + m])
+                common -= common % page_b
+                if common == 0:  # cannot happen: the first page matched
                     break
-                child = self._split(child, common)
+                if not update:
+                    b += common
+                    break
+                child = self._split(child, common // 8)
             if update:
                 child.last_access = now
                 if hit:
@@ -521,21 +529,22 @@ class RadixTree:
                 if not child.children and child.lock_count == 0:
                     self._push(child)
             parts.append(child.value)
-            pos += common
+            b += common
             node = child
-            if common < klen:
+            if common < len(kb):
                 break
-        return node, pos, parts
+        return node, b // 8, parts
 
     def _split(self, node: TreeNode, at: int) -> TreeNode:
         """Cut ``node``'s edge after ``at`` tokens. A new node takes the upper part (and
         the place under the parent); ``node`` keeps the lower part and its identity, so a
         request holding ``node`` still holds the same sequence end."""
         parent = node.parent
+        cut = 8 * at
         upper = TreeNode(
             next(self._ids),
             parent,
-            node.key[:at],
+            node.kb[:cut],
             node.value[:at],
             node.ckey,
             node.namespace,
@@ -544,9 +553,9 @@ class RadixTree:
         upper.lock_count = node.lock_count
         upper.hits = node.hits
         parent.children[node.ckey] = upper
-        node.key = node.key[at:]
+        node.kb = node.kb[cut:]
         node.value = node.value[at:]
-        node.ckey = self._child_key(node.key, 0, node.namespace, False)
+        node.ckey = self._child_key(node.kb, node.namespace, False)
         node.parent = upper
         upper.children[node.ckey] = node
         self.node_count += 1
