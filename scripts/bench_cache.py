@@ -10,8 +10,8 @@ Phases (all on the host, pure Python + numpy):
    short) -> cache_finished (insert + free duplicates + unlock); per-op time of each call.
 2. ``match``: 10k read-mostly matches of 1k-token requests against the full tree.
 3. ``evict``: the full tree evicted 1,024 tokens at a time.
-Baselines in the same run: NoRadixCache for the cycle (no reuse: every request allocates
-and frees 1,024 slots) and the radix cache with a pure-Python key comparison.
+Baseline in the same run: NoRadixCache for the cycle (no reuse: every request allocates
+and frees 1,024 slots).
 
     python scripts/bench_cache.py [--requests 10000] [--cached-tokens 100000]
 """
@@ -24,7 +24,6 @@ import time
 
 import numpy as np
 
-import radtrio.cache.radix_tree as radix_tree
 from radtrio.cache import NoRadixCache, RadixCache, SlotAllocator
 
 REQ_LEN = 1024
@@ -87,16 +86,6 @@ class Branching:
 
 
 WORKLOADS = {"branching": Branching, "hierarchy": Hierarchy}
-
-
-def python_common_prefix_len(a: np.ndarray, b: np.ndarray) -> int:
-    """Baseline key comparison: one Python step per token."""
-    m = min(len(a), len(b))
-    al, bl = a[:m].tolist(), b[:m].tolist()
-    for i in range(m):
-        if al[i] != bl[i]:
-            return i
-    return m
 
 
 class Timer:
@@ -236,18 +225,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="branching")
     parser.add_argument("--warmup", type=int, default=0, help="requests cached before timing")
-    parser.add_argument("--no-python-baseline", action="store_true")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, numpy {np.__version__}, workload {args.workload}")
-    lines = run_radix(args, "RadixCache (numpy key compare)")
+    lines = run_radix(args, "RadixCache")
     lines += run_none(args)
-    if not args.no_python_baseline:
-        fast = radix_tree.common_prefix_len
-        radix_tree.common_prefix_len = python_common_prefix_len
-        try:
-            lines += run_radix(args, "Baseline, RadixCache with a pure-Python key compare")
-        finally:
-            radix_tree.common_prefix_len = fast
     print("\n".join(lines))
 
 
