@@ -1,0 +1,328 @@
+"""Structured-generation benchmark: radtrio's FSM against llguidance, xgrammar, outlines-core.
+
+On the MaskBench dev set (``../shared/data/maskbench/dev.jsonl.gz``, N schemas per split,
+seed 0) with SmolLM2's tokenizer, for each engine:
+
+- compile time per schema (p50/p90), share of schemas compiled;
+- a schema *passes* when every valid instance is accepted and every invalid one rejected;
+  each valid instance is walked token by token (its canonical tokens, compact separators and
+  the default ``", "``/``": "`` ones), computing the token mask before every token (time per
+  mask p50/p99/mean) and requiring EOS allowed at the end; invalid instances must fail;
+- radtrio also reports the share of tokens jump-forward forces on the compact walks.
+
+Usage: python scripts/bench_fsm.py [--per-split 25] [--engines radtrio,llguidance,xgrammar]
+       [--suite] [--json out.json]
+The comparison engines are optional (``pip install llguidance xgrammar outlines-core``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def pct(xs, q):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def instances(row, emit):
+    """(compact text, default-separators text, valid) per test."""
+    out = []
+    for t in row["tests"]:
+        try:
+            out.append(
+                (emit(t["data"], row["schema"]), emit(t["data"], row["schema"], True), t["valid"])
+            )
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+# -- radtrio ------------------------------------------------------------------------------------
+def run_radtrio(rows, tok, emit, jump_forward_stats=True):
+    from radtrio.fsm.compile import compile_constraint
+    from radtrio.fsm.jump_forward import apply_jump_forward, plan_jump_forward
+    from radtrio.fsm.tokenizer_index import TokenizerIndex
+    from radtrio.types import Constraint, RequestError
+
+    idx = TokenizerIndex.from_hf(tok)
+    res = {
+        "compile_s": [],
+        "mask_s": [],
+        "passed": 0,
+        "compiled": 0,
+        "refused": {},
+        "accepts_invalid": 0,
+        "rejects_valid": 0,
+        "forced": 0,
+        "walked": 0,
+    }
+    for row in rows:
+        text = json.dumps(row["schema"])
+        idx.compiled_cache.clear()
+        t0 = time.perf_counter()
+        try:
+            cc = compile_constraint(Constraint(json_schema=text, flexible_whitespace=False), idx)
+        except RequestError as e:
+            kw = getattr(e, "keyword", "other")
+            res["refused"][kw] = res["refused"].get(kw, 0) + 1
+            continue
+        res["compile_s"].append(time.perf_counter() - t0)
+        try:
+            ccf = compile_constraint(Constraint(json_schema=text, flexible_whitespace=True), idx)
+        except RequestError:
+            ccf = None
+        res["compiled"] += 1
+        ok = True
+        for compact, spaced, valid in instances(row, emit):
+            for c, s in ((cc, compact), (ccf, spaced)):
+                if c is None:
+                    ok = ok and not valid
+                    continue
+                if not valid:
+                    if c.matches(s.encode()):
+                        ok = False
+                        res["accepts_invalid"] += 1
+                    continue
+                ids = tok.encode(s, add_special_tokens=False)
+                g = c.new_guide()
+                good = True
+                for t in ids:
+                    t0 = time.perf_counter()
+                    m = g.allowed_mask()
+                    res["mask_s"].append(time.perf_counter() - t0)
+                    if not (m[t >> 5] >> (t & 31)) & 1:
+                        good = False
+                        break
+                    g.advance(t)
+                if good:
+                    t0 = time.perf_counter()
+                    m = g.allowed_mask()
+                    res["mask_s"].append(time.perf_counter() - t0)
+                    good = any((m[e >> 5] >> (e & 31)) & 1 for e in idx.eos_ids)
+                if not good:
+                    ok = False
+                    res["rejects_valid"] += 1
+                elif jump_forward_stats and c is cc:
+                    res["forced"] += _forced_tokens(
+                        c, tok, ids, plan_jump_forward, apply_jump_forward
+                    )
+                    res["walked"] += len(ids)
+        res["passed"] += ok
+    return res
+
+
+def _forced_tokens(cc, tok, canonical, plan, apply):
+    g = cc.new_guide()
+    out: list[int] = []
+    forced = 0
+    while len(out) < len(canonical):
+        jf = plan(g, tok, out)
+        if jf is not None:
+            apply(g, jf)
+            if jf.rollback:
+                del out[-jf.rollback :]
+            out.extend(jf.token_ids)
+            forced += jf.num_forced
+            if out != canonical[: len(out)]:
+                return forced  # diverged from this instance (another valid continuation)
+            continue
+        g.advance(canonical[len(out)])
+        out.append(canonical[len(out)])
+    return forced
+
+
+# -- llguidance -------------------------------------------------------------------------------
+def run_llguidance(rows, tok, emit):
+    import llguidance
+    import llguidance.hf
+    import llguidance.torch as lt
+
+    lltok = llguidance.hf.from_tokenizer(tok)
+    vocab = len(tok)
+    eos = tok.eos_token_id
+    res = {
+        "compile_s": [],
+        "mask_s": [],
+        "passed": 0,
+        "compiled": 0,
+        "refused": {},
+        "accepts_invalid": 0,
+        "rejects_valid": 0,
+    }
+    bitmask = lt.allocate_token_bitmask(1, vocab)
+    for row in rows:
+        text = json.dumps(row["schema"])
+        t0 = time.perf_counter()
+        ok_c = True
+        matchers = {}
+        for flex in (False, True):
+            grm = llguidance.LLMatcher.grammar_from_json_schema(
+                text, defaults={"whitespace_flexible": flex}
+            )
+            m = llguidance.LLMatcher(lltok, grm)
+            if m.is_error():
+                ok_c = False
+                break
+            matchers[flex] = (grm, m)
+            if not flex:
+                res["compile_s"].append(time.perf_counter() - t0)
+        if not ok_c:
+            res["refused"]["error"] = res["refused"].get("error", 0) + 1
+            continue
+        res["compiled"] += 1
+        ok = True
+        for compact, spaced, valid in instances(row, emit):
+            for flex, s in ((False, compact), (True, spaced)):
+                grm, _ = matchers[flex]
+                m = llguidance.LLMatcher(lltok, grm)
+                ids = tok.encode(s, add_special_tokens=False)
+                good = True
+                for t in ids:
+                    t0 = time.perf_counter()
+                    lt.fill_next_token_bitmask(m, bitmask, 0)
+                    if valid:
+                        res["mask_s"].append(time.perf_counter() - t0)
+                    if not (int(bitmask[0, t >> 5]) >> (t & 31)) & 1:
+                        good = False
+                        break
+                    m.consume_token(t)
+                if good:
+                    lt.fill_next_token_bitmask(m, bitmask, 0)
+                    good = bool((int(bitmask[0, eos >> 5]) >> (eos & 31)) & 1)
+                if good != valid:
+                    ok = False
+                    res["accepts_invalid" if good else "rejects_valid"] += 1
+        res["passed"] += ok
+    return res
+
+
+# -- xgrammar ---------------------------------------------------------------------------------
+def run_xgrammar(rows, tok, emit):
+    import xgrammar as xgr
+
+    vocab = len(tok)
+    info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab)
+    compiler = xgr.GrammarCompiler(info, cache_enabled=False)
+    eos = tok.eos_token_id
+    res = {
+        "compile_s": [],
+        "mask_s": [],
+        "passed": 0,
+        "compiled": 0,
+        "refused": {},
+        "accepts_invalid": 0,
+        "rejects_valid": 0,
+    }
+    bitmask = xgr.allocate_token_bitmask(1, vocab)
+    for row in rows:
+        text = json.dumps(row["schema"])
+        t0 = time.perf_counter()
+        try:
+            cg = compiler.compile_json_schema(text, any_whitespace=True, strict_mode=False)
+        except Exception as e:  # noqa: BLE001 - any refusal counts
+            key = type(e).__name__
+            res["refused"][key] = res["refused"].get(key, 0) + 1
+            continue
+        res["compile_s"].append(time.perf_counter() - t0)
+        res["compiled"] += 1
+        ok = True
+        for compact, spaced, valid in instances(row, emit):
+            for s in (compact, spaced):
+                m = xgr.GrammarMatcher(cg)
+                ids = tok.encode(s, add_special_tokens=False)
+                good = True
+                for t in ids:
+                    t0 = time.perf_counter()
+                    m.fill_next_token_bitmask(bitmask)
+                    if valid:
+                        res["mask_s"].append(time.perf_counter() - t0)
+                    if not (int(bitmask[0, t >> 5]) >> (t & 31)) & 1:
+                        good = False
+                        break
+                    m.accept_token(t)
+                if good:
+                    m.fill_next_token_bitmask(bitmask)
+                    good = bool((int(bitmask[0, eos >> 5]) >> (eos & 31)) & 1)
+                if good != valid:
+                    ok = False
+                    res["accepts_invalid" if good else "rejects_valid"] += 1
+        res["passed"] += ok
+    return res
+
+
+def summarize(name, res, n):
+    c = res["compile_s"]
+    m = res["mask_s"]
+    out = {
+        "engine": name,
+        "schemas": n,
+        "compiled": res["compiled"],
+        "passed": res["passed"],
+        "refused": sum(res["refused"].values()),
+        "accepts_invalid_instances": res["accepts_invalid"],
+        "rejects_valid_instances": res["rejects_valid"],
+        "compile_p50_ms": 1e3 * pct(c, 0.5),
+        "compile_p90_ms": 1e3 * pct(c, 0.9),
+        "mask_p50_us": 1e6 * pct(m, 0.5),
+        "mask_p99_us": 1e6 * pct(m, 0.99),
+        "mask_mean_us": 1e6 * (statistics.fmean(m) if m else float("nan")),
+        "masks": len(m),
+    }
+    if "forced" in res and res.get("walked"):
+        out["forced_share"] = res["forced"] / res["walked"]
+    if res["refused"]:
+        out["refused_by"] = dict(sorted(res["refused"].items(), key=lambda kv: -kv[1])[:12])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-split", type=int, default=25)
+    ap.add_argument("--engines", default="radtrio,llguidance,xgrammar")
+    ap.add_argument("--suite", action="store_true", help="also run the JSON-Schema-Test-Suite")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from radtrio.fsm.conformance import emit, load_maskbench, run_test_suite
+    from radtrio.models.fetch import default_model_path
+    from radtrio.models.tokenizer import load_gguf_tokenizer
+
+    tok = load_gguf_tokenizer(default_model_path(progress=False), "smollm")
+    rows = load_maskbench(SHARED / "maskbench" / "dev.jsonl.gz", per_split=args.per_split)
+    results = []
+    if args.suite:
+        t0 = time.perf_counter()
+        counts = run_test_suite(SHARED / "json-schema-test-suite" / "tests" / "draft2020-12")
+        d = counts.as_dict()
+        d["seconds"] = time.perf_counter() - t0
+        print("JSON-Schema-Test-Suite draft2020-12:", json.dumps(d), flush=True)
+        results.append({"suite": d})
+    for name in args.engines.split(","):
+        fn = {"radtrio": run_radtrio, "llguidance": run_llguidance, "xgrammar": run_xgrammar}[name]
+        try:
+            t0 = time.perf_counter()
+            res = fn(rows, tok, emit)
+        except ImportError as e:
+            print(f"{name}: not installed ({e})", flush=True)
+            continue
+        s = summarize(name, res, len(rows))
+        s["seconds"] = time.perf_counter() - t0
+        print(json.dumps(s), flush=True)
+        results.append(s)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
