@@ -315,6 +315,6 @@ class RadixCacheMachine(RuleBasedStateMachine):
 
 
 RadixCacheMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=200, deadline=None
+    max_examples=60, stateful_step_count=400, deadline=None
 )
 TestRadixCacheMachine = RadixCacheMachine.TestCase
