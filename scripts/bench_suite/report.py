@@ -6,7 +6,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-HEADLINE_NAMES = {"output_tok_s": "output tok/s", "req_s": "requests/s"}
+HEADLINE_NAMES = {
+    "output_tok_s": "output tok/s",
+    "req_s": "requests/s",
+    "questions_s": "questions/s",
+}
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -62,8 +66,9 @@ def workload_table(name: str, title: str, result: dict, meta: dict) -> str:
             else ""
         )
         hit = f"{r['hit_rate']:.3f} ({r['ideal_hit_rate']:.3f})" if "hit_rate" in r else ""
+        digits = 1 if key == "output_tok_s" else 2
         lines.append(
-            f"| {r['system']} | {_fmt(r['wall_s'], 2)} | {_fmt(r[key], 2 if key == 'req_s' else 1)}"
+            f"| {r['system']} | {_fmt(r['wall_s'], 2)} | {_fmt(r[key], digits)}"
             f" | {ttft} | {_fmt(r.get('tpot_ms'), 1)} | {hit} | {_fmt(r.get('decode_steps'))} "
             f"| {_ratio(rows, r, 'off', key)} | {_ratio(rows, r, 'hf', key)} |"
         )

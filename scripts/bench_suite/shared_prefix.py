@@ -71,9 +71,10 @@ def run(setup: Setup) -> dict[str, Any]:
         headline="output_tok_s",
         params=dict(z, mean_prompt_tokens=round(prompt_len, 1), requests=len(prompts)),
         description=(
-            f"{z['groups']} groups x {z['per_group']} prompts, a {z['system']}-token system "
-            f"prompt per group + a {z['question']}-token question (chat template; mean prompt "
-            f"{prompt_len:.0f} tokens), {z['output']} output tokens each (greedy, EOS ignored), "
+            f"{z['groups']} groups x {z['per_group']} prompts, a system prompt per group "
+            f"(~{z['system']} tokens counted sentence by sentence) + a ~{z['question']}-token "
+            f"question (chat template; mean prompt {prompt_len:.0f} tokens), {z['output']} "
+            "output tokens each (greedy, EOS ignored), "
             f"all sent at once in shuffled order, at most {z['concurrency']} in flight, "
             f"max_running {z['max_running']}. HF: the same prompts in batches of "
             f"{z['concurrency']}."
