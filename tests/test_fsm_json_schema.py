@@ -313,3 +313,20 @@ def test_int_range_regex_matches_arithmetic():
         for x in range(-1100, 1100):
             inside = (lo is None or x >= lo) and (hi is None or x <= hi)
             assert bool(pat.fullmatch(str(x))) == inside, (lo, hi, x)
+
+
+def test_vendor_extension_keywords_ignored():
+    # x- keywords carry no constraint: differing values inside allOf must merge, not refuse
+    schema = {
+        "allOf": [
+            {"type": "object", "x-order": 1, "x-tags": ["a"]},
+            {"x-order": 2, "properties": {"a": {"type": "integer", "x-unit": "s"}}},
+        ],
+        "x-generator": {"name": "tool"},
+    }
+    check(schema, [{"a": 1}, {}], [{"a": "1"}, 3])
+    check(
+        {"anyOf": [{"type": "string", "x-a": 1}, {"type": "null", "x-a": 2}], "x-k": 3},
+        ["s", None],
+        [1],
+    )

@@ -107,3 +107,17 @@ def test_multibyte_split_inside_character():
 def test_empty_language_refused():
     with pytest.raises(RequestError, match="matches no string"):
         build_grammar(Constraint(regex=r"[^\x00-\U0010ffff]"))
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("(" * 400 + "a" + ")" * 400, "nests too deeply"),
+        ("(?:a{1000}){1000}", "too large"),
+        ("[z-a]", "bad character range"),
+    ],
+)
+def test_bad_regex_names_pattern_and_problem(bad, problem):
+    with pytest.raises(RequestError) as e:
+        build_grammar(Constraint(regex=bad))
+    assert repr(bad)[:40] in str(e.value) and problem in str(e.value)

@@ -10,12 +10,14 @@ import numpy as np
 
 from radtrio.fsm.grammar import Grammar, GrammarBuilder
 from radtrio.fsm.guide import Guide
-from radtrio.fsm.regex_parser import N_alt, N_lit, parse_regex
+from radtrio.fsm.automaton import time_limit
+from radtrio.fsm.regex_parser import N_alt, N_lit, RegexError, parse_regex
 from radtrio.fsm.tokenizer_index import TokenizerIndex
 from radtrio.types import Constraint, RequestError
 
 MAX_CACHED_CONSTRAINTS = 256
 MAX_CACHED_MASKS = 100_000
+REGEX_TIME_LIMIT_S = 10.0
 
 
 class CompiledConstraint:
@@ -60,10 +62,7 @@ class CompiledConstraint:
 def build_grammar(constraint: Constraint, lenient: bool = False) -> tuple[Grammar, str, str]:
     """The machine of a constraint, independent of any tokenizer: (grammar, kind, text)."""
     if constraint.regex is not None:
-        ast = parse_regex(constraint.regex, "python")
-        b = GrammarBuilder()
-        root = b.add_dfa(ast)
-        g = b.finish(root)
+        g = _compile_regex(constraint.regex)
         if not g.acc.any():
             raise RequestError(f"constraint.regex {constraint.regex!r} matches no string")
         return g, "regex", constraint.regex
@@ -79,6 +78,23 @@ def build_grammar(constraint: Constraint, lenient: bool = False) -> tuple[Gramma
     if constraint.json:
         return compile_json_any(constraint.flexible_whitespace), "json", ""
     raise RequestError("constraint must set exactly one of regex, json_schema, choices, json")
+
+
+def _compile_regex(pattern: str) -> Grammar:
+    """A user regex's machine; every failure is a RequestError naming the pattern."""
+    try:
+        with time_limit(REGEX_TIME_LIMIT_S):
+            ast = parse_regex(pattern, "python")
+            b = GrammarBuilder()
+            return b.finish(b.add_dfa(ast))
+    except RegexError:
+        raise
+    except RecursionError as e:
+        raise RegexError(f"regex {pattern!r}: nests too deeply to compile") from e
+    except RequestError as e:
+        raise RegexError(f"regex {pattern!r}: {e}") from e
+    except (ValueError, IndexError, KeyError, OverflowError) as e:
+        raise RegexError(f"regex {pattern!r}: cannot be compiled ({e})") from e
 
 
 def compile_constraint(

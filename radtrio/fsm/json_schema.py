@@ -73,6 +73,13 @@ ANNOTATIONS = {
     "tsType",
     "additionalItems_comment",
 }
+
+
+def _is_annotation(keyword: str) -> bool:
+    """Keywords that never constrain an instance: annotations and ``x-`` vendor extensions."""
+    return keyword in ANNOTATIONS or keyword.startswith("x-")
+
+
 SUPPORTED = {
     "type",
     "enum",
@@ -423,7 +430,7 @@ class SchemaCompiler:
             branches_src = schema[key]
             if not isinstance(branches_src, list) or not branches_src:
                 raise SchemaError(key, ptr, "must be a non-empty array")
-            siblings = {k: v for k, v in rest.items() if k not in ANNOTATIONS}
+            siblings = {k: v for k, v in rest.items() if not _is_annotation(k)}
             branches = []
             for i, br in enumerate(branches_src):
                 bp = f"{ptr}/{key}/{i}"
@@ -440,7 +447,7 @@ class SchemaCompiler:
         ref = schema["$ref"]
         if not isinstance(ref, str):
             raise SchemaError("$ref", ptr, "must be a string")
-        siblings = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
+        siblings = {k: v for k, v in schema.items() if k != "$ref" and not _is_annotation(k)}
         target, tptr = self.resolve(ref, ptr)
         if siblings:
             if tptr in self.ref_stack:
@@ -506,7 +513,7 @@ class SchemaCompiler:
         tuple_items = any("prefixItems" in x or isinstance(x.get("items"), list) for x in (a, b))
         out = {}
         for k in set(a) | set(b):
-            if k in ANNOTATIONS or (tuple_items and k in ("items", "additionalItems")):
+            if _is_annotation(k) or (tuple_items and k in ("items", "additionalItems")):
                 continue
             if k not in a or k not in b:
                 out[k] = a[k] if k in a else b[k]
@@ -648,7 +655,7 @@ class SchemaCompiler:
             return rest
         if not isinstance(neg, dict):
             raise SchemaError("not", ptr, "must be a schema")
-        neg = {k: v for k, v in neg.items() if k not in ANNOTATIONS}
+        neg = {k: v for k, v in neg.items() if not _is_annotation(k)}
         if set(neg) == {"anyOf"}:
             out: Any = rest
             for i, s in enumerate(neg["anyOf"]):
@@ -877,7 +884,7 @@ class SchemaCompiler:
             if not isinstance(values, list):
                 raise SchemaError("enum", ptr, "must be an array")
         siblings = {
-            k: v for k, v in schema.items() if k not in ("enum", "const") and k not in ANNOTATIONS
+            k: v for k, v in schema.items() if k not in ("enum", "const") and not _is_annotation(k)
         }
         seen: dict[str, Any] = {}
         for v in values:
