@@ -8,9 +8,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from radtrio.fsm.automaton import time_limit
 from radtrio.fsm.grammar import Grammar, GrammarBuilder
 from radtrio.fsm.guide import Guide
-from radtrio.fsm.automaton import time_limit
 from radtrio.fsm.regex_parser import N_alt, N_lit, RegexError, parse_regex
 from radtrio.fsm.tokenizer_index import TokenizerIndex
 from radtrio.types import Constraint, RequestError
