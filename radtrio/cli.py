@@ -42,6 +42,16 @@ def _run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where the help does not say it and X is not None."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="radtrio",
@@ -59,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a model over the msgpack socket protocol",
         description="Load a model and serve it over radtrio's framed msgpack protocol "
         "(see docs/protocol.md). Binds loopback by default; SIGINT/SIGTERM stop it gracefully.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     add_serve_args(serve)
     serve.set_defaults(func=run_serve)
@@ -69,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate from a prompt (in-process, or on a server with --connect)",
         description="Generate a completion for PROMPT, sent as a chat user message. Without "
         "--connect the model runs in this process.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     add_generate_args(generate)
     generate.set_defaults(func=run_generate)
@@ -81,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="live dashboard of a running server (radix tree, KV pool, throughput)",
         description="A terminal dashboard of a running `radtrio serve`: the radix tree of "
         "cached prefixes, KV pool occupancy, throughput, latencies and requests.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     add_top_args(top)
     top.set_defaults(func=run_top)
