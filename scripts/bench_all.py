@@ -9,7 +9,9 @@
 Workloads: shared_prefix, multi_turn, few_shot, json_decode, tree_of_thought (one module
 each in scripts/bench_suite/). Each runs radtrio under several configurations and its
 baselines in the same run (radix cache off; HF transformers ``generate``, batched, on the
-same weights) and gives a table row per system. Results go to a JSON file (written after
+same weights; on the CPU llama.cpp through llama-cpp-python on the same GGUF file, one
+sequence at a time, skipped with its reason where llama_cpp does not import) and gives a
+table row per system. Results go to a JSON file (written after
 every workload); ``--report`` turns JSON files into markdown tables (stdout, or appended to
 ``--doc``) and one PNG bar chart per workload under docs/.
 """
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +104,18 @@ def make_setup(mode: str, args: argparse.Namespace) -> Any:
                 str(path.parent), gguf_file=path.name, dtype=torch.float32
             ).eval()
 
+        from bench_suite import llamacpp
+
+        if args.skip_llama:
+            llama_factory, llama_skip = None, "left out (--skip-llama)"
+        else:
+            llama_factory, llama_skip = llamacpp.factory(path, torch.get_num_threads())
         return Setup(
             mode, "cpu", "float32", loaded,
             "SmolLM2-135M-Instruct (real weights, Q4_1 GGUF dequantized to float32)",
             machine_line(), card_line("cpu"), sizes,
             None if args.skip_hf else hf_factory, dict(kv_slots=32768),
+            llama_factory, llama_skip,
         )  # fmt: skip
     tokenizer = _tokenizer(args.tokenizer)
     if mode == "tiny":
@@ -118,6 +128,7 @@ def make_setup(mode: str, args: argparse.Namespace) -> Any:
             "tiny-llama shape (2 layers, hidden 64), random weights, SmolLM2 tokenizer",
             machine_line(), card_line("cpu"), sizes,
             None if args.skip_hf else (lambda: hf), dict(kv_slots=8192),
+            None, "tiny mode: a random model with no GGUF file for llama.cpp",
         )  # fmt: skip
     # gpu: the shape's HF model with random bf16 weights, and ours sharing those weights
     from transformers import AutoModelForCausalLM
@@ -192,11 +203,17 @@ def run_isolated(mode: str, args: argparse.Namespace, argv: list[str]) -> dict[s
     return merged
 
 
-def run_suite(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_suite(
+    mode: str, args: argparse.Namespace, adjust: Callable[[Any], None] | None = None
+) -> dict[str, Any]:
+    """Every workload in this process; ``adjust(setup)`` may change the setup first (tests
+    put a fake llama.cpp into it)."""
     import torch
 
     t0 = time.perf_counter()
     setup = make_setup(mode, args)
+    if adjust is not None:
+        adjust(setup)
     names = args.only or list(WORKLOADS)
     out = Path(args.out or f"docs/bench_suite_{mode}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +244,8 @@ def run_suite(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             traceback.print_exc()
             res = {"error": f"{type(err).__name__}: {err}"[:400]}
         res["seconds"] = time.perf_counter() - t
+        if setup.llama_factory is None and setup.llama_skip and "error" not in res:
+            res["skipped"] = {"llama.cpp (llama-cpp-python)": setup.llama_skip}
         print(f"   ({name}: {res['seconds']:.1f} s)", flush=True)
         results["workloads"][name] = res
         results["meta"]["total_s"] = time.perf_counter() - t0
@@ -264,6 +283,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", choices=WORKLOADS, help="run only these workloads")
     ap.add_argument("--out", help="results JSON (default docs/bench_suite_MODE.json)")
     ap.add_argument("--skip-hf", action="store_true", help="leave out the HF baseline")
+    ap.add_argument("--skip-llama", action="store_true", help="leave out llama.cpp (CPU)")
     ap.add_argument("--shape", default="llama-3.2-1b", help="random-weight shape for --gpu")
     ap.add_argument("--device", default="cuda", help="--gpu's device (cpu: a dry run)")
     ap.add_argument("--sizes", choices=sorted(SIZES), help="sizes of another mode")

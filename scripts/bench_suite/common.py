@@ -1,5 +1,6 @@
 """What every workload of the suite shares: the model setup, an engine per configuration,
-request recording, the metrics of a run, the ideal cache hit rate, and the HF baseline.
+request recording, the metrics of a run, the ideal cache hit rate, and the HF baseline
+(the llama.cpp baseline is in ``llamacpp.py``).
 
 A workload builds its requests, runs them through radtrio under a few configurations (radix
 cache on/off, schedule policies, jump-forward on/off) and replays the same requests through
@@ -44,7 +45,10 @@ class Setup:
     sizes: dict[str, dict[str, Any]]
     hf_factory: Any = None  # () -> HF model (eval) on `device`, or None to skip HF
     engine_defaults: dict[str, Any] = field(default_factory=dict)
+    llama_factory: Any = None  # () -> llama_cpp.Llama on the same GGUF, or None to skip it
+    llama_skip: str = ""  # why the llama.cpp baseline is not run ("": not applicable here)
     _hf: Any = None
+    _llama: Any = None
 
     @property
     def tokenizer(self) -> Any:
@@ -56,6 +60,13 @@ class Setup:
         if self._hf is None:
             self._hf = self.hf_factory()
         return self._hf
+
+    def llama(self) -> Any:
+        if self.llama_factory is None:
+            return None
+        if self._llama is None:
+            self._llama = self.llama_factory()
+        return self._llama
 
     def engine(self, **config: Any) -> AsyncEngine:
         cfg = {**self.engine_defaults, **config}

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import radtrio.lang as rt
+from bench_suite import llamacpp
 from bench_suite.common import RecordingBackend, Setup, hf_replay, hf_warm, measure, warm_engine
 from bench_suite.common import words_text as _words  # noqa: I001
 
@@ -92,6 +93,9 @@ def run(setup: Setup) -> dict[str, Any]:
         row["questions_s"] = len(batch) / row["wall_s"]
         row["group"] = "gen"
         rows.append(row)
+    for row in llamacpp.baseline(setup, records, group="gen"):
+        row["questions_s"] = len(batch) / row["wall_s"]
+        rows.append(row)
     n = len(records[0].prompt_ids)
     return dict(
         rows=rows,
@@ -102,6 +106,8 @@ def run(setup: Setup) -> dict[str, Any]:
             f"subject (prompts about {n} tokens), 1 output token (`gen`, greedy)"
             + (", and `select` over 4 choices" if z.get("select") else "")
             + f"; the frontend language's run_batch with {z['concurrency']} programs at once. "
-            f"HF: the same prompts, 1 new token, batches of {z['concurrency']}."
+            f"HF: the same prompts, 1 new token, batches of {z['concurrency']}. llama.cpp "
+            "(CPU): the same prompts one at a time in radtrio's arrival order, reusing the "
+            "previous prompt's KV prefix (subjects interleave, so about half the time)."
         ),
     )

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import radtrio.lang as rt
+from bench_suite import llamacpp
 from bench_suite.common import RecordingBackend, Setup, hf_replay, hf_warm, measure
 
 TITLE = "JSON decode"
@@ -95,15 +96,20 @@ def run(setup: Setup) -> dict[str, Any]:
         row["warmup_compile_s"] = engine.bench_compile_s
         rows.append(row)
     valid = sum(1 for r in records if r.out is not None and _valid(r.out.text))
+    mean_n = round(sum(r.out.usage.completion_tokens for r in records) / len(records))
     hf = setup.hf()
     if hf is not None:
         hf_warm(hf, setup.device)
-        mean_n = round(sum(r.out.usage.completion_tokens for r in records) / len(records))
         row = hf_replay(
             hf, records, z["concurrency"], setup.device,
             label="HF transformers generate (unconstrained)",
             new_tokens_of=lambda r, n=mean_n: n,
         )  # fmt: skip
+        row["decode_steps"] = row["output_tokens"]
+        rows.append(row)
+    for row in llamacpp.baseline(
+        setup, records, f"{llamacpp.LABEL} (unconstrained)", lambda r, n=mean_n: n
+    ):
         row["decode_steps"] = row["output_tokens"]
         rows.append(row)
     return dict(
@@ -115,7 +121,8 @@ def run(setup: Setup) -> dict[str, Any]:
             f"max 256 tokens, greedy), {z['concurrency']} programs at once through the frontend "
             f"language; {valid}/{len(records)} outputs of the first run fully match the regex. "
             "Output tok/s counts forced (jump-forward) tokens as output. HF: as many new tokens "
-            "as radtrio produced (the mean per request), unconstrained."
+            "as radtrio produced (the mean per request), unconstrained; llama.cpp (CPU) the "
+            "same, one request at a time."
         ),
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from bench_suite import llamacpp
 from bench_suite.common import Record, Setup, hf_replay, hf_warm, measure, warm_engine, words_text
 from radtrio.engine import AsyncEngine
 from radtrio.types import ChatMessage, GenerateRequest, OutputFinished, SamplingParams
@@ -82,6 +83,7 @@ def run(setup: Setup) -> dict[str, Any]:
             )  # fmt: skip
             row["group"] = kind
             rows.append(row)
+        rows += llamacpp.baseline(setup, records, f"{llamacpp.LABEL}, {kind} answers", group=kind)
     return dict(
         rows=rows,
         headline="output_tok_s",
@@ -91,6 +93,8 @@ def run(setup: Setup) -> dict[str, Any]:
             f"{z['q_max']}-token user message appended to the whole history, answers of "
             f"{z['short']} (short) or {z['long']} (long) tokens (greedy, EOS ignored); sessions "
             "concurrent, turns in order. HF: the same rendered prompts, turn by turn, one "
-            "batch of all sessions per turn."
+            "batch of all sessions per turn. llama.cpp (CPU): the same prompts one at a "
+            "time in radtrio's arrival order (sessions interleaved), reusing the previous "
+            "prompt's KV prefix."
         ),
     )

@@ -13,6 +13,15 @@ HEADLINE_NAMES = {
 }
 
 
+COLORS = {"": "#3b75af", "off": "#e07b39", "hf": "#9e9e9e", "llama": "#4d9e5b"}
+LEGEND = (
+    ("", "radtrio", "blue"),
+    ("off", "radtrio cache off", "orange"),
+    ("hf", "HF", "grey"),
+    ("llama", "llama.cpp", "green"),
+)
+
+
 def _fmt(v: Any, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
@@ -21,14 +30,23 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+def kind_of(system: str) -> str:
+    """Which baseline a row is: "hf", "llama", "off" (radtrio, cache off) or "" (radtrio)."""
+    if system.startswith("HF"):
+        return "hf"
+    if system.startswith("llama.cpp"):
+        return "llama"
+    return "off" if "cache off" in system else ""
+
+
 def _baseline(rows: list[dict], row: dict, kind: str) -> dict | None:
     def is_kind(r: dict) -> bool:
-        return r["system"].startswith("HF") if kind == "hf" else "cache off" in r["system"]
+        return kind_of(r["system"]) == kind
 
     same = [r for r in rows if is_kind(r) and r.get("group", "") == row.get("group", "")]
     if same:
         return same[0]
-    if kind == "hf":
+    if kind in ("hf", "llama"):
         anyg = [r for r in rows if is_kind(r)]
         return anyg[0] if anyg else None
     return None
@@ -54,10 +72,12 @@ def workload_table(name: str, title: str, result: dict, meta: dict) -> str:
     if "error" in result:
         lines += [f"Not measured: {result['error']}", ""]
         return "\n".join(lines)
+    skipped = result.get("skipped", {})
+    llama = bool(skipped) or any(kind_of(r["system"]) == "llama" for r in rows)
     lines += [
         f"| system | wall s | {head} | TTFT p50 / p99 ms | TPOT ms | cache hit (ideal) "
-        f"| decode steps | {head} vs cache off | vs HF |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| decode steps | {head} vs cache off | vs HF |" + (" vs llama.cpp |" if llama else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if llama else ""),
     ]
     for r in rows:
         ttft = (
@@ -71,7 +91,10 @@ def workload_table(name: str, title: str, result: dict, meta: dict) -> str:
             f"| {r['system']} | {_fmt(r['wall_s'], 2)} | {_fmt(r[key], digits)}"
             f" | {ttft} | {_fmt(r.get('tpot_ms'), 1)} | {hit} | {_fmt(r.get('decode_steps'))} "
             f"| {_ratio(rows, r, 'off', key)} | {_ratio(rows, r, 'hf', key)} |"
+            + (f" {_ratio(rows, r, 'llama', key)} |" if llama else "")
         )
+    for system, why in skipped.items():
+        lines.append(f"| {system} | not run: {why} |" + " |" * 7 + (" |" if llama else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -90,6 +113,13 @@ def section(results: dict, titles: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _short(system: str) -> str:
+    """A chart label: without the "radtrio, " prefix and llama.cpp's long name."""
+    return system.replace("radtrio, ", "").replace(
+        "(llama-cpp-python), one sequence at a time", "(one seq. at a time)"
+    )
+
+
 def plot(name: str, title: str, runs: list[dict], out: Path) -> Path:
     """One PNG per workload: the headline metric of every system, a panel per machine."""
     import matplotlib
@@ -104,13 +134,9 @@ def plot(name: str, title: str, runs: list[dict], out: Path) -> Path:
     for ax, (meta, w) in zip(axes[0], panels, strict=True):
         key = w.get("headline", "output_tok_s")
         rows = w["rows"]
-        labels = [r["system"].replace("radtrio, ", "") for r in rows]
+        labels = [_short(r["system"]) for r in rows]
         values = [r[key] for r in rows]
-        colors = [
-            "#9e9e9e" if r["system"].startswith("HF")
-            else "#e07b39" if "cache off" in r["system"] else "#3b75af"
-            for r in rows
-        ]  # fmt: skip
+        colors = [COLORS[kind_of(r["system"])] for r in rows]
         y = range(len(rows))
         ax.barh(list(y), values, color=colors)
         ax.set_yticks(list(y), labels, fontsize=8)
@@ -121,7 +147,9 @@ def plot(name: str, title: str, runs: list[dict], out: Path) -> Path:
         ax.set_xlabel(HEADLINE_NAMES.get(key, key) + " (higher is better)")
         where = meta.get("card_short", "") if meta["mode"] == "gpu" else "2-core CPU"
         ax.set_title(f"{meta['mode']}: {meta['model_short']}, {where}", fontsize=9)
-    fig.suptitle(f"{title}: radtrio (blue), radtrio cache off (orange), HF (grey)", fontsize=10)
+    kinds = {kind_of(r["system"]) for _, w in panels for r in w["rows"]}
+    legend = ", ".join(f"{name} ({color})" for k, name, color in LEGEND if k in kinds)
+    fig.suptitle(f"{title}: {legend}", fontsize=10)
     fig.tight_layout()
     path = out / f"bench_{name}.png"
     fig.savefig(path, dpi=110)

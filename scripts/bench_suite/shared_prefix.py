@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from bench_suite import llamacpp
 from bench_suite.common import (
     Setup,
     hf_replay,
@@ -65,6 +66,7 @@ def run(setup: Setup) -> dict[str, Any]:
     if hf is not None:
         hf_warm(hf, setup.device)
         rows.append(hf_replay(hf, records, z["concurrency"], setup.device))
+    rows += llamacpp.baseline(setup, records)
     prompt_len = sum(len(p) for p in prompts) / len(prompts)
     return dict(
         rows=rows,
@@ -77,6 +79,7 @@ def run(setup: Setup) -> dict[str, Any]:
             "output tokens each (greedy, EOS ignored), "
             f"all sent at once in shuffled order, at most {z['concurrency']} in flight, "
             f"max_running {z['max_running']}. HF: the same prompts in batches of "
-            f"{z['concurrency']}."
+            f"{z['concurrency']}. llama.cpp (CPU): the same prompts one at a time in the "
+            "same order, reusing the previous prompt's KV prefix."
         ),
     )

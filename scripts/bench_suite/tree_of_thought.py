@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import radtrio.lang as rt
+from bench_suite import llamacpp
 from bench_suite.common import (
     RecordingBackend,
     Setup,
@@ -95,6 +96,7 @@ def run(setup: Setup) -> dict[str, Any]:
                 wave_of=lambda r: (r.request.text or "").count("\nStep "),
             )  # fmt: skip
         )
+    rows += llamacpp.baseline(setup, records)
     gens = sum(1 for r in records if r.tag != "fork-prefill")
     return dict(
         rows=rows,
@@ -105,6 +107,8 @@ def run(setup: Setup) -> dict[str, Any]:
             f"{z['branches']} branches x {z['depth']} levels ({gens} generated steps of "
             f"{z['step_tokens']} tokens, sampled, EOS ignored; each fork first prefills the "
             f"shared text), all questions at once, max_running {z['max_running']}. HF: the "
-            "same step prompts level by level (no fork prefills)."
+            "same step prompts level by level (no fork prefills). llama.cpp (CPU): the same "
+            "step prompts one at a time in radtrio's arrival order, greedy, reusing the "
+            "previous prompt's KV prefix."
         ),
     )
