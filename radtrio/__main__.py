@@ -1,4 +1,5 @@
-from radtrio.cli import main
 import sys
+
+from radtrio.cli import main
 
 sys.exit(main())

@@ -21,6 +21,9 @@ class EngineConfig:
     chunked_prefill_size: int | None = None  # tokens per prefill step; None = sized for the device
     max_prefill_tokens: int | None = None  # prefill token budget per step; None = chunk size
     jump_forward: bool = True
+    # Fewest forced tokens a jump-forward must gain; None = 1, or learned from step times
+    # where CUDA graphs make an extend step far dearer than a decode step.
+    jump_forward_min_tokens: int | None = None
     page_size: int = 1
     evict_watermark: float = 0.02  # the evictor keeps this share of the pool free
     cuda_graphs: bool = True
@@ -43,5 +46,9 @@ class EngineConfig:
             raise ValueError(f"kv_slots={self.kv_slots}: must be >= 16")
         if not 0.0 < self.mem_fraction <= 0.95:
             raise ValueError(f"mem_fraction={self.mem_fraction}: must be in (0, 0.95]")
+        if self.jump_forward_min_tokens is not None and self.jump_forward_min_tokens < 1:
+            raise ValueError(
+                f"jump_forward_min_tokens={self.jump_forward_min_tokens}: must be >= 1"
+            )
         if self.page_size < 1:
             raise ValueError(f"page_size={self.page_size}: must be >= 1")

@@ -26,6 +26,7 @@ from radtrio.actors.batcher import Batcher, Step
 from radtrio.actors.evictor import Evictor
 from radtrio.actors.executor import Executor, Outcome, StepRunner
 from radtrio.actors.ingress import Ingress, Submission, Tokenizing
+from radtrio.actors.jump_cost import JumpForwardCost
 from radtrio.actors.matcher import Matcher
 from radtrio.actors.request import Req, ReqState
 from radtrio.actors.scheduler import Scheduler, SchedulerConfig
@@ -146,6 +147,10 @@ class AsyncEngine:
             jump_planner=self._make_jump_planner(),
             jump_forward=config.jump_forward,
             fsm_lock=self.fsm_lock,
+            jump_cost=JumpForwardCost(
+                fixed_min_tokens=config.jump_forward_min_tokens,
+                measured=getattr(parts.runner, "graphs", None) is not None,
+            ),
         )
         self.streamer = Streamer(parts.tokenizer, self.metrics)
         self.evictor = Evictor(self.cache, config.evict_watermark)

@@ -149,6 +149,24 @@ def test_jump_forward_on_and_off_both_satisfy_the_schema(engine):
         assert with_jf.usage.decode_steps < without_jf.usage.decode_steps
 
 
+def test_a_jump_forward_threshold_beyond_any_forced_run_decodes_everything(engine):
+    schema = SCHEMAS[4]
+    c = Constraint(json_schema=json.dumps(schema))
+    req = make_request(
+        "Weather report as JSON.", SamplingParams(max_new_tokens=96, temperature=0.0), c, chat=True
+    )
+    cost = engine.executor.jump_cost
+    saved = cost.fixed_min_tokens
+    cost.fixed_min_tokens = 10_000
+    try:
+        (out,) = trio.run(run_all, engine, [req])
+    finally:
+        cost.fixed_min_tokens = saved
+    jsonschema.validate(json.loads(out.text), schema)
+    assert out.usage.forced_tokens == 0
+    assert out.usage.decode_steps == out.usage.completion_tokens
+
+
 def test_choices_and_bad_constraints(engine):
     good = make_request("Is water wet?", params(7), Constraint(choices=["yes", "no"]), chat=True)
     bad_regex = make_request("x", params(1), Constraint(regex="[unclosed"), chat=True)

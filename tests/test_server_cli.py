@@ -58,6 +58,11 @@ def test_serve_flags_map_to_the_engine_config():
         4096,
     )
     assert cfg.schedule_policy == "fcfs" and cfg.radix_cache is False
+    assert cfg.jump_forward is True and cfg.jump_forward_min_tokens is None
+    jf = engine_config(parse(add_serve_args, "--no-jump-forward", "--jump-forward-min-tokens", "6"))
+    assert jf.jump_forward is False and jf.jump_forward_min_tokens == 6
+    with pytest.raises(ValueError, match="jump_forward_min_tokens=0"):
+        engine_config(parse(add_serve_args, "--jump-forward-min-tokens", "0"))
     assert args.host == "127.0.0.1" and args.port == 30000  # loopback by default
     assert engine_config(parse(add_serve_args, "--mem-fraction", "0.3")).mem_fraction == 0.3
     with pytest.raises(SystemExit):

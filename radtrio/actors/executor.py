@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import trio
 
 from radtrio.actors.batcher import Step
+from radtrio.actors.jump_cost import JumpForwardCost
 from radtrio.actors.request import Req
 from radtrio.actors.scheduler import StepPlan, record_computed
 from radtrio.metrics import Metrics
@@ -60,6 +61,7 @@ class Executor:
         jump_planner: JumpPlanner | None = None,
         jump_forward: bool = True,
         fsm_lock: threading.Lock | None = None,
+        jump_cost: JumpForwardCost | None = None,
     ) -> None:
         self.runner = runner
         # Guides share per-state caches with constraint compiles running in other threads.
@@ -69,6 +71,7 @@ class Executor:
         self.context_len = context_len
         self.jump_planner = jump_planner
         self.jump_forward = jump_forward
+        self.jump_cost = jump_cost or JumpForwardCost()
         self.limiter = trio.CapacityLimiter(1)
         self.last_step_s = 0.0
 
@@ -162,8 +165,11 @@ class Executor:
     def _jump_forward(self, req: Req, outcome: Outcome) -> None:
         if not (self.jump_forward and req.params.jump_forward and self.jump_planner):
             return
+        need = self.jump_cost.min_tokens()
+        if need > 1 and len(req.guide.forced_bytes()) < need:
+            return  # too few forced bytes to make `need` tokens: not worth planning
         plan = self.jump_planner(req.guide, req.output_ids)
-        if plan is None or not plan.token_ids:
+        if plan is None or not plan.token_ids or len(plan.token_ids) - plan.rollback < need:
             return
         keep = req.total_len - plan.rollback
         if plan.rollback > len(req.output_ids) or keep - 1 < req.cached_len:
@@ -205,6 +211,7 @@ class Executor:
                 t0 = trio.current_time()
                 result = await trio.to_thread.run_sync(self._step, plan, limiter=self.limiter)
                 self.last_step_s = trio.current_time() - t0
+                self.jump_cost.observe(plan, result.forward_s)
                 record_computed(plan)
                 self.metrics.record_step(
                     trio.current_time(), plan.prefill_tokens, plan.decode_tokens

@@ -80,6 +80,18 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="disable prefix reuse (every prompt is computed in full)",
     )
+    g.add_argument(
+        "--no-jump-forward",
+        action="store_true",
+        help="decode text a constraint forces one token per step (for comparison)",
+    )
+    g.add_argument(
+        "--jump-forward-min-tokens",
+        type=int,
+        default=None,
+        help="fewest forced tokens worth a jump-forward (default: 1 on CPU; on CUDA learned "
+        "from the extend and decode step times)",
+    )
     g.add_argument("--context-len", type=int, default=None, help="cap the context length")
     g.add_argument("--seed", type=int, default=0, help="engine random seed")
 
@@ -93,6 +105,8 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         "kv_slots": args.kv_slots,
         "schedule_policy": args.schedule_policy,
         "radix_cache": not args.no_radix_cache,
+        "jump_forward": not args.no_jump_forward,
+        "jump_forward_min_tokens": args.jump_forward_min_tokens,
         "context_len": args.context_len,
         "seed": args.seed,
     }
