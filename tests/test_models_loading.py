@@ -64,6 +64,32 @@ def test_resolve_dtype():
         resolve_dtype("int8", "cpu")
 
 
+def test_cpu_bf16_flags_are_read_from_cpuinfo(tmp_path):
+    from radtrio.models.cpu_features import bf16_matmul_flags, cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n\n")
+    assert {"avx512f", "amx_bf16"} <= cpu_flags(info)
+    assert bf16_matmul_flags({"avx512f", "amx_bf16", "avx512_bf16"}) == ["amx_bf16", "avx512_bf16"]
+    assert bf16_matmul_flags({"avx512f"}) == []
+    assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_bf16_on_a_cpu_without_bf16_hardware_warns(monkeypatch, caplog):
+    import radtrio.models.cpu_features as features
+    from radtrio.models.loader import _warn_without_bf16_hardware
+
+    monkeypatch.setattr(features, "cpu_flags", lambda: {"avx512f"})
+    with caplog.at_level("WARNING", logger="radtrio.models.loader"):
+        _warn_without_bf16_hardware(torch.bfloat16)
+    assert "bfloat16" in caplog.text and "float32" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(features, "cpu_flags", lambda: {"avx512f", "amx_bf16"})
+    with caplog.at_level("WARNING", logger="radtrio.models.loader"):
+        _warn_without_bf16_hardware(torch.bfloat16)
+    assert caplog.text == ""
+
+
 def test_missing_model_lists_what_was_tried(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from radtrio.models.config import ModelConfig
 from radtrio.models.kv_pool import KVPool
 from radtrio.models.llama import CausalLM
 from radtrio.models.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -68,6 +71,8 @@ def load_model(
     """
     start = time.perf_counter()
     torch_dtype = resolve_dtype(dtype, device)
+    if torch.device(device).type == "cpu" and torch_dtype != torch.float32:
+        _warn_without_bf16_hardware(torch_dtype)
     if spec is None or spec in ("", "default"):
         from radtrio.models.fetch import DEFAULT_MODEL_NAME, default_model_path
 
@@ -77,6 +82,18 @@ def load_model(
         loaded = _load_spec(spec, torch_dtype, device, progress)
     loaded.load_seconds = time.perf_counter() - start
     return loaded
+
+
+def _warn_without_bf16_hardware(dtype: torch.dtype) -> None:
+    from radtrio.models.cpu_features import bf16_matmul_flags
+
+    if not bf16_matmul_flags():
+        log.warning(
+            "dtype %s on a CPU without bf16 matrix instructions (amx_bf16, avx512_bf16): "
+            "its matrix products run several times slower than float32 here; "
+            "--dtype float32 (the CPU default) is faster on this machine",
+            str(dtype).removeprefix("torch."),
+        )
 
 
 def _load_spec(spec: str, dtype: torch.dtype, device: str, progress: bool) -> LoadedModel:
