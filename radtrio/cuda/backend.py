@@ -67,7 +67,10 @@ class CudaAttentionBackend:
         if self._extend_lens is not None and tensor_cores:
             self._work = ops.prefill_work(self._extend_lens, q.device)
             return
-        self.num_splits = ops.choose_splits(t, pool.kv_heads, self._max_kv_len, self.num_sms)
+        resident = ops.ATTN_VARIANTS[self.variant][4]
+        self.num_splits = ops.choose_splits(
+            t, pool.kv_heads, self._max_kv_len, self.num_sms, resident
+        )
         if self.num_splits > 1:
             size = t * hq * self.num_splits * (d + 1)
             self._workspace = torch.empty(size, dtype=torch.float32, device=q.device)

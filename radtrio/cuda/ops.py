@@ -16,13 +16,23 @@ from radtrio.cuda.module import cuda_type, f32, i32, i64, kernel, launch, ptr, r
 ATTN_TILE = 64  # tokens per tile of attn_split (csrc/attention.cu)
 HEAD_DIMS = (64, 128)
 MAX_GROUP = 8  # query heads per KV head one attn_split block handles
-# Decode-attention kernel variants: (kernel, threads per block, K/V staged in shared memory).
+# Decode-attention kernel variants: name -> (kernel template, threads per block, K/V staged in
+# shared memory, 16-bit only, resident blocks per SM). Template fields: {t} storage type,
+# {d} head dim, {g} GQA group. A 16-bit-only variant runs float32 inputs on "regs". Residency
+# (bf16, head dim 128, GQA 4; from ptxas' register / shared-memory report) sizes the splits.
 ATTN_VARIANTS = {
-    "regs": ("attn_split_regs", 128, False),  # K/V straight into registers, 4 warps
-    "async128": ("attn_split", 128, True),  # cp.async double-buffered tiles, 4 warps
-    "async256": ("attn_split", 256, True),  # the same, 8 warps
+    # tensor cores (mma.sync m16n8k16): one warp per 16-token tile stream, loads straight
+    # into fragment registers, next tile's loads issued while this one computes (~190 regs)
+    "mma": ("attn_split_mma<{t}, {d}, {g}, 4, 1>", 128, False, True, 2),
+    # the same capped at 168 registers: 3 blocks of 4 warps per SM
+    "mma3": ("attn_split_mma<{t}, {d}, {g}, 4, 3>", 128, False, True, 3),
+    # K/V straight into registers, 4 warps, CUDA-core math (128 regs)
+    "regs": ("attn_split_regs<{t}, {d}, {g}>", 128, False, False, 4),
+    # cp.async double-buffered 64-token tiles in shared memory (64 KiB), 4 or 8 warps
+    "async128": ("attn_split<{t}, {d}, {g}, 128>", 128, True, False, 3),
+    "async256": ("attn_split<{t}, {d}, {g}, 256>", 256, True, False, 3),
 }
-DEFAULT_VARIANT = "regs"
+DEFAULT_VARIANT = "mma"
 MAX_GRID_Y = 65535
 
 
@@ -213,10 +223,11 @@ def attention(
         part_lse = workspace[t * hq * num_splits * d :]
     if variant not in ATTN_VARIANTS:
         raise ValueError(f"variant={variant!r}: must be one of {', '.join(ATTN_VARIANTS)}")
-    name, threads, staged = ATTN_VARIANTS[variant]
+    if ATTN_VARIANTS[variant][3] and q.dtype not in PREFILL_DTYPES:
+        variant = "regs"
+    template, threads, staged = ATTN_VARIANTS[variant][:3]
     ct = cuda_type(q.dtype)
-    expr = f"{name}<{ct}, {d}, {group}, {threads}>" if staged else f"{name}<{ct}, {d}, {group}>"
-    fn = kernel("attention.cu", expr)
+    fn = kernel("attention.cu", template.format(t=ct, d=d, g=group))
     args = (ptr(q2), i64(qs), ptr(k_cache), ptr(v_cache), i32(hkv), ptr(qo_indptr), ptr(kv_indptr))
     args += (ptr(kv_indices), i32(num_seqs), f32(scale * math.log2(math.e)), ptr(out))
     kv_major = kv_major and t <= MAX_GRID_Y
@@ -293,11 +304,15 @@ def _check_index(**tensors: torch.Tensor) -> None:
             )
 
 
-def choose_splits(rows_: int, kv_heads: int, max_kv_len: int, num_sms: int) -> int:
-    """Splits per sequence so that rows x kv_heads x splits blocks fill the GPU about twice,
-    with at least one 64-token tile per split."""
+def choose_splits(
+    rows_: int, kv_heads: int, max_kv_len: int, num_sms: int, blocks_per_sm: int = 2
+) -> int:
+    """Splits per sequence so that rows x kv_heads x splits blocks fill the GPU's resident
+    block slots (``blocks_per_sm`` x ``num_sms``: one full wave, no partial second wave), with
+    at least one 64-token tile per split."""
     blocks = rows_ * kv_heads
-    if blocks >= 2 * num_sms or max_kv_len <= ATTN_TILE:
+    slots = max(1, blocks_per_sm) * num_sms
+    if blocks >= slots or max_kv_len <= ATTN_TILE:
         return 1
-    want = math.ceil(2 * num_sms / blocks)
+    want = slots // blocks
     return max(1, min(want, math.ceil(max_kv_len / ATTN_TILE), 64))

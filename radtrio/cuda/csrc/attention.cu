@@ -436,6 +436,305 @@ attn_split_regs(const T* __restrict__ q, i64 q_stride, const T* __restrict__ k_c
 }
 
 
+
+// attn_split_mma: the split-KV computation on tensor cores (mma.sync m16n8k16, bf16/fp16,
+// fp32 accumulate), for decode rows with GQA. No shared memory or block barrier in the main
+// loop: each warp streams its own 16-token tiles (tile w, w + WARPS, ...) with 16-byte loads
+// straight into fragment registers, keeps its own online softmax, and issues the next tile's
+// K (V) loads as soon as this tile's K (V) registers are consumed; the warps merge at the end.
+//
+// Lane (g, t) = (lane / 4, lane % 4).
+// S = Q.K^T: the G query heads are the M rows (rows G..15 zero); a 16-token tile is two n=8
+//   halves, K row g and g + 8. The head-dim order inside a k step is free as long as Q and K
+//   agree: thread t owns chunks (16 bytes) 4i + t of a row, word w of chunk i feeding k step
+//   2i + w / 2 — coalesced 64-byte pieces. Thread (g, t) ends with S[head g] of tokens
+//   2t, 2t+1, 2t+8, 2t+9: exactly the B operand (P^T, tokens x heads) of the next product.
+// O^T = V^T.P^T: dims are the M rows (all 16 useful), heads the N columns, the 16 tokens the
+//   k step. Thread (g, t) loads V rows 2t, 2t+1, 2t+8, 2t+9 (chunks g + 8h) and packs element
+//   pairs of two rows into the A registers; O^T rows (g, g + 8) of m tile mt are the dims
+//   dim_of(g, mt), dim_of(g + 8, mt) below, columns 2t, 2t + 1 the heads.
+template <typename T> struct DecMma;
+template <> struct DecMma<bf16> {
+    // rows 8..15 of A are zero and their results dropped (Q.K^T)
+    static __device__ __forceinline__ void half(float& d0, float& d1, u32 a0, u32 a2, u32 b0,
+                                                u32 b1) {
+        float z0, z1;
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%10,%11};\n"
+            : "+f"(d0), "+f"(d1), "=f"(z0), "=f"(z1)
+            : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f), "f"(0.f));
+        (void)z0;
+        (void)z1;
+    }
+    static __device__ __forceinline__ void full(float* d, u32 a0, u32 a1, u32 a2, u32 a3,
+                                                u32 b0, u32 b1) {
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ u32 pack(float lo, float hi) {
+        u32 r;
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+template <> struct DecMma<f16> {
+    static __device__ __forceinline__ void half(float& d0, float& d1, u32 a0, u32 a2, u32 b0,
+                                                u32 b1) {
+        float z0, z1;
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%10,%11};\n"
+            : "+f"(d0), "+f"(d1), "=f"(z0), "=f"(z1)
+            : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f), "f"(0.f));
+        (void)z0;
+        (void)z1;
+    }
+    static __device__ __forceinline__ void full(float* d, u32 a0, u32 a1, u32 a2, u32 a3,
+                                                u32 b0, u32 b1) {
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ u32 pack(float lo, float hi) {
+        u32 r;
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+
+__device__ __forceinline__ u32 word_of(const uint4& v, int w) {
+    return w == 0 ? v.x : w == 1 ? v.y : w == 2 ? v.z : v.w;
+}
+__device__ __forceinline__ uint4 ldg16(const char* p) {
+    return __ldg(reinterpret_cast<const uint4*>(p));
+}
+// Element e (0..7) of two 16-byte chunks x (low half) and y (high half), packed.
+__device__ __forceinline__ u32 pair_of(const uint4& x, const uint4& y, int e) {
+    return __byte_perm(word_of(x, e >> 1), word_of(y, e >> 1), (e & 1) ? 0x7632u : 0x5410u);
+}
+
+template <typename T, int D, int G, int WARPS, int MINB>
+__global__ void __launch_bounds__(WARPS * 32, MINB)
+attn_split_mma(const T* __restrict__ q, i64 q_stride, const T* __restrict__ k_cache,
+               const T* __restrict__ v_cache, int kv_heads, const i64* __restrict__ qo_indptr,
+               const i64* __restrict__ kv_indptr, const i64* __restrict__ kv_indices,
+               int num_seqs, float scale_log2, T* __restrict__ out, i64 out_stride,
+               float* __restrict__ part_o, float* __restrict__ part_lse, int kv_major) {
+    constexpr int KT = 16;        // tokens per warp step
+    constexpr int TILE = 64;      // split chunks are whole multiples of this (as attn_split)
+    constexpr int QC = D / 32;    // Q/K chunks per thread per row
+    constexpr int VH = D / 64;    // V chunks per thread per row: g + 8h
+    constexpr int MT = D / 16;    // m tiles of O^T
+    static_assert((D == 64 || D == 128) && G >= 1 && G <= 8, "shape");
+    __shared__ float s_m[WARPS][G], s_l[WARPS][G];
+    __shared__ float s_o[WARPS][G][D];
+
+    const int row = kv_major ? blockIdx.y : blockIdx.x;
+    const int kvh = kv_major ? blockIdx.x : blockIdx.y;
+    const int split = blockIdx.z, nsplit = gridDim.z;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int hq = kv_heads * G;
+
+    int lo = 0, hi = num_seqs - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) >> 1;
+        if (qo_indptr[mid] <= row) lo = mid; else hi = mid - 1;
+    }
+    const int b = lo;
+    const i64 kv_start = kv_indptr[b];
+    const i64 seq_len = kv_indptr[b + 1] - kv_start;
+    const i64 ext = qo_indptr[b + 1] - qo_indptr[b];
+    i64 kv_len = seq_len - ext + (row - qo_indptr[b]) + 1;
+    if (kv_len < 0) kv_len = 0;
+    if (kv_len > seq_len) kv_len = seq_len;
+    i64 chunk = (kv_len + nsplit - 1) / nsplit;
+    chunk = ((chunk + TILE - 1) / TILE) * TILE;
+    const i64 begin = (i64)split * chunk;
+    const i64 end = begin + chunk < kv_len ? begin + chunk : kv_len;
+
+    // Q fragments of head g (zero rows for g >= G).
+    uint4 qa[QC];
+#pragma unroll
+    for (int i = 0; i < QC; ++i) {
+        qa[i] = make_uint4(0u, 0u, 0u, 0u);
+        if (g < G)
+            qa[i] = *reinterpret_cast<const uint4*>(q + row * q_stride + (kvh * G + g) * D +
+                                                   (4 * i + t) * 8);
+    }
+
+    const i64 slot_bytes = (i64)kv_heads * D * (i64)sizeof(T);
+    const char* kb = reinterpret_cast<const char*>(k_cache + (i64)kvh * D) + t * 16;
+    const char* vb = reinterpret_cast<const char*>(v_cache + (i64)kvh * D) + g * 16;
+    const i64* idx = kv_indices + kv_start;
+
+    float m = NEG_INF, l = 0.f;  // head g: running max (log2 domain) and this thread's sum
+    float acc[MT][4];            // O^T: dims (g, g + 8) of tile mt x heads (2t, 2t + 1)
+#pragma unroll
+    for (int j = 0; j < MT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+    // Slots of this thread's rows: K rows g, g + 8; V rows 2t, 2t + 1, 2t + 8, 2t + 9.
+    i64 sk[2], sv[4];
+    auto fetch = [&](i64 base) {
+        const int rk[2] = {g, g + 8};
+        const int rv[4] = {2 * t, 2 * t + 1, 2 * t + 8, 2 * t + 9};
+#pragma unroll
+        for (int u = 0; u < 2; ++u) sk[u] = base + rk[u] < end ? __ldg(idx + base + rk[u]) : 0;
+#pragma unroll
+        for (int u = 0; u < 4; ++u) sv[u] = base + rv[u] < end ? __ldg(idx + base + rv[u]) : 0;
+    };
+    uint4 kr[2][QC], vr[4][VH];
+    auto load_k = [&]() {
+#pragma unroll
+        for (int u = 0; u < 2; ++u)
+#pragma unroll
+            for (int i = 0; i < QC; ++i) kr[u][i] = ldg16(kb + sk[u] * slot_bytes + i * 64);
+    };
+    auto load_v = [&]() {
+#pragma unroll
+        for (int u = 0; u < 4; ++u)
+#pragma unroll
+            for (int h = 0; h < VH; ++h) vr[u][h] = ldg16(vb + sv[u] * slot_bytes + h * 128);
+    };
+    constexpr i64 STEP = (i64)WARPS * KT;
+    i64 base = begin + (i64)warp * KT;
+    if (base < end) {
+        fetch(base);
+        load_k();
+        load_v();
+        if (base + STEP < end) fetch(base + STEP);
+    }
+
+    for (; base < end; base += STEP) {
+        const int n = (int)(end - base < KT ? end - base : KT);
+        const bool more = base + STEP < end;
+
+        // S for head g, tokens nt * 8 + 2t + j; two accumulation chains per half.
+        float s[2][2];
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+            float e0 = 0.f, e1 = 0.f, o0 = 0.f, o1 = 0.f;
+#pragma unroll
+            for (int ks = 0; ks < D / 16; ++ks) {
+                const int i = ks >> 1, w = 2 * (ks & 1);
+                const u32 a0 = word_of(qa[i], w), a2 = word_of(qa[i], w + 1);
+                const u32 b0 = word_of(kr[nt][i], w), b1 = word_of(kr[nt][i], w + 1);
+                if (ks & 1) DecMma<T>::half(o0, o1, a0, a2, b0, b1);
+                else DecMma<T>::half(e0, e1, a0, a2, b0, b1);
+            }
+            s[nt][0] = e0 + o0;
+            s[nt][1] = e1 + o1;
+        }
+        if (more) load_k();
+
+        float mx = NEG_INF;
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+                const int tok = nt * 8 + 2 * t + j;
+                s[nt][j] = tok < n ? s[nt][j] * scale_log2 : NEG_INF;
+                mx = fmaxf(mx, s[nt][j]);
+            }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m, mx);  // finite: token 0 of the tile is valid
+        const float alpha = exp2f(m - m_new);
+        m = m_new;
+        float p[2][2];
+        float psum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+                p[nt][j] = exp2f(s[nt][j] - m_new);
+                psum += p[nt][j];
+            }
+        l = l * alpha + psum;
+        // O^T columns 2t, 2t + 1 are heads 2t, 2t + 1: their rescale comes from lanes 8t, 8t + 4.
+        const float al0 = __shfl_sync(0xffffffffu, alpha, 8 * t);
+        const float al1 = __shfl_sync(0xffffffffu, alpha, 8 * t + 4);
+#pragma unroll
+        for (int j = 0; j < MT; ++j) {
+            acc[j][0] *= al0;
+            acc[j][1] *= al1;
+            acc[j][2] *= al0;
+            acc[j][3] *= al1;
+        }
+        // Rows past the end of the range are zero in V (slot 0 may hold anything).
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int tok = (u >> 1) * 8 + 2 * t + (u & 1);
+            if (tok >= n)
+#pragma unroll
+                for (int h = 0; h < VH; ++h) vr[u][h] = make_uint4(0u, 0u, 0u, 0u);
+        }
+        const u32 pb0 = DecMma<T>::pack(p[0][0], p[0][1]);  // tokens 2t, 2t + 1
+        const u32 pb1 = DecMma<T>::pack(p[1][0], p[1][1]);  // tokens 2t + 8, 2t + 9
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+            // rows g / g + 8 of tile mt: (chunk, element) = (g, mt) / (g + 8, mt) at D = 128,
+            // (g, 2 mt) / (g, 2 mt + 1) at D = 64.
+            const int hl = 0, hh = VH - 1;
+            const int el = VH == 2 ? mt : 2 * mt, eh = VH == 2 ? mt : 2 * mt + 1;
+            const u32 a0 = pair_of(vr[0][hl], vr[1][hl], el);
+            const u32 a1 = pair_of(vr[0][hh], vr[1][hh], eh);
+            const u32 a2 = pair_of(vr[2][hl], vr[3][hl], el);
+            const u32 a3 = pair_of(vr[2][hh], vr[3][hh], eh);
+            DecMma<T>::full(acc[mt], a0, a1, a2, a3, pb0, pb1);
+        }
+        if (more) {
+            load_v();
+            if (base + 2 * STEP < end) fetch(base + 2 * STEP);
+        }
+    }
+
+    // Merge: the quad's partial sums, then the warps through shared memory.
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (g < G && t == 0) { s_m[warp][g] = m; s_l[warp][g] = l; }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+        const int dl = VH == 2 ? 8 * g + mt : 8 * g + 2 * mt;
+        const int dh = VH == 2 ? 8 * (g + 8) + mt : 8 * g + 2 * mt + 1;
+        if (2 * t < G) {
+            s_o[warp][2 * t][dl] = acc[mt][0];
+            s_o[warp][2 * t][dh] = acc[mt][2];
+        }
+        if (2 * t + 1 < G) {
+            s_o[warp][2 * t + 1][dl] = acc[mt][1];
+            s_o[warp][2 * t + 1][dh] = acc[mt][3];
+        }
+    }
+    __syncthreads();
+    for (int ix = tid; ix < G * D; ix += WARPS * 32) {
+        const int gg = ix / D, d = ix % D;
+        float mm = NEG_INF;
+#pragma unroll
+        for (int w = 0; w < WARPS; ++w) mm = fmaxf(mm, s_m[w][gg]);
+        float x = 0.f, ll = 0.f;
+        if (mm != NEG_INF) {
+#pragma unroll
+            for (int w = 0; w < WARPS; ++w) {
+                const float f = exp2f(s_m[w][gg] - mm);
+                ll = fmaf(f, s_l[w][gg], ll);
+                x = fmaf(f, s_o[w][gg][d], x);
+            }
+        }
+        const float o = ll > 0.f ? x / ll : 0.f;
+        const int h = kvh * G + gg;
+        if (nsplit == 1) {
+            out[row * out_stride + h * D + d] = from_float<T>(o);
+        } else {
+            const i64 pidx = ((i64)row * hq + h) * nsplit + split;
+            part_o[pidx * D + d] = o;
+            if (d == 0) part_lse[pidx] = ll > 0.f ? mm + log2f(ll) : NEG_INF;
+        }
+    }
+}
+
 // Combine the splits of one (row, head): weights 2^(lse_s - max).
 template <typename T>
 __global__ void attn_merge(const float* __restrict__ part_o, const float* __restrict__ part_lse,
