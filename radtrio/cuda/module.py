@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,33 @@ def kernel(source: str, expression: str) -> Any:
     return module.get_function(expression)
 
 
+class _StreamHandle:
+    """A raw CUDA stream handle in the CUDA stream protocol (``__cuda_stream__``)."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return (0, self.handle)
+
+
 @functools.cache
 def _external_stream(ptr: int, device: int) -> Any:
-    return cupy().cuda.ExternalStream(ptr, device)
+    """CuPy's view of torch's stream ``ptr``: ``Stream.from_external`` (CuPy >= 14, where
+    ``ExternalStream`` is deprecated), else ``ExternalStream``."""
+    cp = cupy()
+    from_external = getattr(cp.cuda.Stream, "from_external", None)
+    if from_external is not None:
+        try:
+            with cp.cuda.Device(device):
+                stream = from_external(_StreamHandle(ptr))
+            if int(stream.ptr) == ptr:
+                return stream
+        except Exception:  # an older or different signature: fall through
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cp.cuda.ExternalStream(ptr, device)
 
 
 def cuda_type(dtype: torch.dtype) -> str:
