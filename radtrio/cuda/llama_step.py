@@ -1,10 +1,15 @@
 """The Llama-family step on CUDA with radtrio's fused kernels.
 
-Same math and rounding points as :meth:`radtrio.models.llama.CausalLM.forward` (which
-dispatches here when the model lives on a CUDA device and CuPy is importable), with the
-small-op chains replaced by one launch each: RMSNorm, RoPE in place on the fused qkv output,
-SiLU-and-mul. cuBLAS (torch) keeps the linear layers, with the residual adds inside
-``addmm``. About 11 launches per layer; everything here is capturable in a CUDA graph.
+The same math as :meth:`radtrio.models.llama.CausalLM.forward` (which dispatches here when
+the model lives on a CUDA device and CuPy is importable), with the small-op chains replaced
+by one launch each: RMSNorm, RoPE in place on the fused qkv output, SiLU-and-mul, and (with
+:data:`FUSED_RESIDUAL`) each residual add inside the next RMSNorm. cuBLAS (torch) keeps the
+linear layers. About 11 launches per layer; everything here is capturable in a CUDA graph.
+
+Rounding differs from the torch path in two places: a fused residual add rounds the
+projection, then the sum (as HF does; ``addmm`` rounds once), and the head writes float32
+logits straight from cuBLAS where torch's ``mm`` takes ``out_dtype`` (16-bit logits are not
+rounded to 16 bits first).
 """
 
 from __future__ import annotations
@@ -47,20 +52,61 @@ def forward_cuda(
     cos, sin = model.rope.cos, model.rope.sin
 
     x = F.embedding(batch.input_ids, model.embed)  # residual stream [T, hidden]
+    fuse = FUSED_RESIDUAL
+    pending: torch.Tensor | None = None  # a projection not yet added to x (fused mode)
     for i, layer in enumerate(model.layers):
-        h = ops.rms_norm(x, layer.input_norm, eps)
+        if pending is None:
+            h = ops.rms_norm(x, layer.input_norm, eps)
+        else:
+            h, x = ops.rms_norm(pending, layer.input_norm, eps, residual=x)
         qkv = F.linear(h, layer.qkv, layer.qkv_bias)
         qk = qkv[:, :qk_width].view(T, nh + kvh, hd)
         ops.apply_rope_(qk, batch.positions, cos, sin)
         v = qkv[:, qk_width:].view(T, kvh, hd)
         o = backend.forward(i, qk[:, :nh], qk[:, nh:], v, batch, pool, model.scale)
-        x = torch.addmm(x, o.reshape(T, q_width), layer.o_t)
-        h = ops.rms_norm(x, layer.post_norm, eps)
-        x = torch.addmm(x, ops.silu_mul(F.linear(h, layer.gate_up)), layer.down_t)
+        if fuse:  # residual add inside the next RMSNorm (one pass, no copy of x for beta=1)
+            h, x = ops.rms_norm(torch.mm(o.reshape(T, q_width), layer.o_t), layer.post_norm,
+                                eps, residual=x)  # fmt: skip
+            pending = torch.mm(ops.silu_mul(F.linear(h, layer.gate_up)), layer.down_t)
+        else:
+            x = torch.addmm(x, o.reshape(T, q_width), layer.o_t)
+            h = ops.rms_norm(x, layer.post_norm, eps)
+            x = torch.addmm(x, ops.silu_mul(F.linear(h, layer.gate_up)), layer.down_t)
 
+    rows = None
     if batch.logits_indices is not None:
-        x = x[batch.logits_indices]
+        rows = batch.logits_indices
     elif not batch.return_all_logits and T != batch.num_seqs:
-        x = x[batch.last_token_rows()]
-    h = ops.rms_norm(x, model.final_norm, eps)
-    return F.linear(h, model.lm_head).float()
+        rows = batch.last_token_rows()
+    if rows is not None:
+        x = x[rows]
+        pending = pending[rows] if pending is not None else None
+    if pending is None:
+        h = ops.rms_norm(x, model.final_norm, eps)
+    else:
+        h, _ = ops.rms_norm(pending, model.final_norm, eps, residual=x)
+    return lm_head_float(h, model.lm_head)
+
+
+# Residual adds inside the next RMSNorm (rms_norm(proj, residual=x): one pass writes x + proj
+# and its norm) instead of addmm's beta=1 epilogue, which first copies x into the output.
+FUSED_RESIDUAL = True
+LM_HEAD_MM_DTYPE = True  # float32 logits straight out of cuBLAS (bf16/fp16 in), no cast pass
+_mm_dtype_ok: bool | None = None  # torch.mm(..., out_dtype=) works here (checked once)
+
+
+def lm_head_float(h: torch.Tensor, lm_head: torch.Tensor) -> torch.Tensor:
+    """float32 logits ``h @ lm_head.T``: for 16-bit weights, one cuBLAS call that writes float32
+    (no bf16 logits and cast pass) where torch has ``mm(..., out_dtype=)``; else linear+float."""
+    global _mm_dtype_ok
+    half = h.dtype in (torch.bfloat16, torch.float16)
+    if LM_HEAD_MM_DTYPE and half and _mm_dtype_ok is not False:
+        if _mm_dtype_ok is None and not torch.cuda.is_current_stream_capturing():
+            try:
+                probe = torch.mm(h[:1], lm_head[:8].t(), out_dtype=torch.float32)
+                _mm_dtype_ok = probe.dtype == torch.float32
+            except (TypeError, RuntimeError, NotImplementedError):
+                _mm_dtype_ok = False
+        if _mm_dtype_ok:  # None while capturing before the first probe: linear + float
+            return torch.mm(h, lm_head.t(), out_dtype=torch.float32)
+    return F.linear(h, lm_head).float()
