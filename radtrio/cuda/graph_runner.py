@@ -13,6 +13,7 @@ import bisect
 import logging
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from radtrio.models.attention_backend import AttentionBackend
@@ -87,6 +88,10 @@ class GraphRunner:
         self._qo_indptr = torch.arange(mb + 1, dtype=torch.int64, device=device)
         self._host_header = torch.zeros(4 * mb + 1, dtype=torch.int64).pin_memory()
         self._host_indices = torch.zeros(mb * max_context, dtype=torch.int64).pin_memory()
+        # numpy views of the pinned buffers: numpy's single-threaded memcpy, not torch's
+        # threaded CPU copy (whose thread wake-ups cost more than the copy at these sizes)
+        self._host_header_np = self._host_header.numpy()
+        self._host_indices_np = self._host_indices.numpy()
         self._copied = torch.cuda.Event()
         self._copied.record()
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
@@ -183,17 +188,17 @@ class GraphRunner:
     def _fill_from_host(self, batch: ForwardBatch, n: int, bs: int, total: int) -> None:
         self._copied.synchronize()  # the previous step's copies have left the pinned buffers
         mb = self.max_batch
-        h = self._host_header
-        h[0:n] = batch.input_ids
-        h[mb : mb + n] = batch.positions
-        h[2 * mb : 2 * mb + n] = batch.out_slots
-        h[3 * mb : 3 * mb + n + 1] = batch.kv_indptr
+        h = self._host_header_np
+        h[0:n] = _np(batch.input_ids)
+        h[mb : mb + n] = _np(batch.positions)
+        h[2 * mb : 2 * mb + n] = _np(batch.out_slots)
+        h[3 * mb : 3 * mb + n + 1] = _np(batch.kv_indptr)
         if bs > n:
             h[n:bs] = 0
             h[mb + n : mb + bs] = 0
             h[2 * mb + n : 2 * mb + bs] = 0  # slot 0: padding, never written
             h[3 * mb + n + 1 : 3 * mb + bs + 1] = total  # empty sequences
-        self._host_indices[:total] = batch.kv_indices
+        self._host_indices_np[:total] = _np(batch.kv_indices)
         self._header.copy_(h, non_blocking=True)
         self._kv_indices[:total].copy_(self._host_indices[:total], non_blocking=True)
         self._copied.record()
@@ -210,3 +215,8 @@ class GraphRunner:
             out_slots[n:].zero_()
             kv_indptr[n + 1 :].fill_(total)
         self._kv_indices[:total].copy_(batch.kv_indices)
+
+
+def _np(x: Any) -> np.ndarray:
+    """A CPU tensor (or sequence) as a numpy array, without a copy for tensors."""
+    return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.int64)
