@@ -138,17 +138,21 @@ def bench_decode(
         dev_batch = batch.to(DEV)
         assert runner.run(batch) is not None
         graph_t = timed(lambda r=runner, b=batch: r.run(b), reps=30)
+        # the captured graph alone (inputs already in place): run() minus the input copies
+        replay_t = timed(runner._graphs[runner.padded_size(bs)].replay, reps=30)
         eager_t = timed(lambda b=dev_batch, p=pool, k=backend: model.forward(b, p, k), 5, 1)
         kv = bs * (ctx + 1) * model.kv_bytes_per_token()
         roof = (wbytes + kv) / bw
         row = dict(
             batch=bs, ctx=ctx, variant=variant, graph_ms=graph_t * 1e3, eager_ms=eager_t * 1e3,
+            replay_ms=replay_t * 1e3, splits=backend.num_splits,
             roofline_ms=roof * 1e3, roofline_frac=roof / graph_t, tok_s=bs / graph_t,
             weight_GB=wbytes / 1e9, kv_GB=kv / 1e9,
         )  # fmt: skip
         rows.append(row)
         log(
-            f"decode bs {bs:4d} ctx {ctx}: graph {graph_t * 1e3:8.2f} ms  eager "
+            f"decode bs {bs:4d} ctx {ctx}: graph {graph_t * 1e3:8.2f} ms (replay alone "
+            f"{replay_t * 1e3:.2f}, splits {backend.num_splits})  eager "
             f"{eager_t * 1e3:8.2f} ms  roofline {roof * 1e3:7.2f} ms  "
             f"({100 * roof / graph_t:5.1f}% of roofline)  {bs / graph_t:9.0f} tok/s"
         )
@@ -193,7 +197,8 @@ def bench_hf_decode(hf: Any, batches: list[int], ctx: int, steps: int) -> list[d
 
 def bench_attention_decode(batches: list[int], ctx: int, hq: int, hkv: int, d: int, bw: float):
     """The split-KV decode kernel alone (one layer, in a CUDA graph as the model runs it):
-    time and achieved KV bandwidth of every kernel variant; picks the fastest correct one."""
+    time and achieved KV bandwidth of every kernel variant, each with the splits the backend
+    would pick for it; picks the fastest correct one."""
     rows = []
     sms = torch.cuda.get_device_properties(DEV).multi_processor_count
     total = dict.fromkeys(ops.ATTN_VARIANTS, 0.0)
@@ -205,11 +210,12 @@ def bench_attention_decode(batches: list[int], ctx: int, hq: int, hkv: int, d: i
         qo = torch.arange(bs + 1, device=DEV)
         kvp = qo * (ctx + 1)
         kvi = torch.arange(1, n + 1, device=DEV)
-        splits = ops.choose_splits(bs, hkv, ctx + 1, sms)
-        args = (q, kc, vc, qo, kvp, kvi, d**-0.5, splits)
         kv_bytes = 2 * n * hkv * d * 2
-        ref = ops.attention(*args, variant="regs").float()
-        for variant in ops.ATTN_VARIANTS:
+        # reference: the CUDA-core kernel (fp32 math) in one split
+        ref = ops.attention(q, kc, vc, qo, kvp, kvi, d**-0.5, variant="regs").float()
+        for variant, spec in ops.ATTN_VARIANTS.items():
+            splits = ops.choose_splits(bs, hkv, ctx + 1, sms, spec[4])
+            args = (q, kc, vc, qo, kvp, kvi, d**-0.5, splits)
             out = ops.attention(*args, variant=variant)
             err = float((out.float() - ref).norm() / ref.norm())
             graph = torch.cuda.CUDAGraph()
