@@ -75,6 +75,7 @@ class Grammar:
         self.root = root
         self.pure_dfa = pure_dfa
         self.n_rules = n_rules
+        self.plain_info = None  # set by radtrio.fsm.plain_tokens on first use
         (
             self.T,
             self.acc,

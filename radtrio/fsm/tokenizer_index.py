@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from radtrio.fsm import machine_kernels as mk
+from radtrio.fsm.plain_tokens import PlainTokens, plain_run_limit
+from radtrio.fsm.token_trie import build_trie
+from radtrio.fsm.trie_walk import walk_trie_hybrid
 
 _SP_BYTE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
@@ -131,45 +133,20 @@ class TokenizerIndex:
         return idx
 
     def _build_trie(self) -> None:
-        items = sorted((b, i) for i, b in enumerate(self.token_bytes) if b)
-        node_byte: list[int] = []
-        node_depth: list[int] = []
-        tok_of_node: list[list[int]] = []
-        path: list[int] = []  # node index per depth of the current path
-        prev = b""
-        for data, tid in items:
-            if data == prev and node_byte:
-                tok_of_node[path[len(data) - 1]].append(tid)
-                continue
-            lcp = 0
-            m = min(len(prev), len(data))
-            while lcp < m and prev[lcp] == data[lcp]:
-                lcp += 1
-            del path[lcp:]
-            for d in range(lcp, len(data)):
-                node_byte.append(data[d])
-                node_depth.append(d + 1)
-                tok_of_node.append([])
-                path.append(len(node_byte) - 1)
-            tok_of_node[path[len(data) - 1]].append(tid)
-            prev = data
-        n = len(node_byte)
-        skip = np.empty(n, dtype=np.int32)
-        stack: list[int] = []
-        for i in range(n):
-            while stack and node_depth[stack[-1]] >= node_depth[i]:
-                skip[stack.pop()] = i
-            stack.append(i)
-        for j in stack:
-            skip[j] = n
-        self.node_byte = np.array(node_byte, dtype=np.uint8)
-        self.node_depth = np.array(node_depth, dtype=np.int32)
-        self.node_skip = skip
-        self.tok_ptr = np.zeros(n + 1, dtype=np.int32)
-        self.tok_ptr[1:] = np.cumsum([len(t) for t in tok_of_node])
-        self.tok_ids = np.array([t for ts in tok_of_node for t in ts], dtype=np.int32)
-        self.max_token_len = int(self.node_depth.max()) if n else 1
+        self.trie = build_trie([(b, i) for i, b in enumerate(self.token_bytes) if b])
+        t = self.trie
+        self.node_byte, self.node_depth, self.node_skip = t.node_byte, t.node_depth, t.node_skip
+        self.tok_ptr, self.tok_ids = t.tok_ptr, t.tok_ids
+        self.max_token_len = t.max_len
         self._node_of: dict[bytes, int] | None = None
+        self._plain: PlainTokens | None = None
+
+    @property
+    def plain(self) -> PlainTokens:
+        """Tokens of plain JSON-string characters, split off the trie (built on first use)."""
+        if self._plain is None:
+            self._plain = PlainTokens.build(self.token_bytes, self.n_words)
+        return self._plain
 
     def longer_token_ids(self, data: bytes) -> np.ndarray:
         """Ids of the tokens whose bytes strictly extend ``data`` (a subtree of the trie)."""
@@ -185,32 +162,23 @@ class TokenizerIndex:
 
     def token_mask(self, grammar, stk: np.ndarray, depth: int) -> np.ndarray:
         """Packed bitmask (uint32 words) of tokens allowed from this configuration, EOS included
-        when the configuration may end."""
-        out = np.zeros(self.n_words, dtype=np.uint32)
+        when the configuration may end.
+
+        Where the configuration takes any run of up to ``n`` plain characters (inside a JSON
+        string: a DFA state looping on them, or a counted string with ``n`` left), those tokens
+        come from a precomputed mask and only the other tokens are walked."""
         if depth > 0:
-            if grammar.pure_dfa and depth == 1:
-                mk.walk_trie_dfa(
-                    int(stk[0, 1]),
-                    self.node_byte,
-                    self.node_depth,
-                    self.node_skip,
-                    self.tok_ptr,
-                    self.tok_ids,
-                    out,
-                    grammar.T,
-                )
+            limit = plain_run_limit(grammar, stk, depth, self.max_token_len)
+            if limit is None:
+                out = np.zeros(self.n_words, dtype=np.uint32)
+                trie = self.trie
             else:
-                mk.walk_trie(
-                    stk,
-                    depth,
-                    self.node_byte,
-                    self.node_depth,
-                    self.node_skip,
-                    self.tok_ptr,
-                    self.tok_ids,
-                    out,
-                    *grammar.arrays,
-                )
+                plain = self.plain
+                out = plain.by_len[min(limit, plain.max_len)].copy()
+                trie = plain.rest
+            walk_trie_hybrid(stk, depth, *trie.arrays, trie.max_len, out, *grammar.arrays)
+        else:
+            out = np.zeros(self.n_words, dtype=np.uint32)
         if grammar.can_end(stk, depth):
             out |= self.eos_bits
         return out
