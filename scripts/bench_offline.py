@@ -14,6 +14,7 @@ import datetime
 import os
 import platform
 import statistics
+import sys
 import time
 
 import torch
@@ -137,6 +138,25 @@ def batch1_decode(loaded, tokens: int = 64) -> float:
     return trio.run(go)
 
 
+def copy_bandwidth(mib: int = 512, repeats: int = 5) -> float:
+    """Bytes read + written per second by a large tensor copy (the bound's denominator)."""
+    src = torch.ones(mib << 18, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.numel() * src.element_size() / best
+
+
+def cpu_name() -> str:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def hf_times(path, prompts, new_tokens, repeats) -> list[float]:
     from transformers import AutoModelForCausalLM
 
@@ -175,8 +195,10 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="append a markdown section to this file")
     args = ap.parse_args()
 
+    from radtrio.models.cpu_features import bf16_matmul_flags
     from radtrio.models.fetch import default_model_path
 
+    bandwidth = copy_bandwidth()
     path = default_model_path(progress=False)
     rows = []
     total_out = len(TOPICS) * args.new_tokens
@@ -196,23 +218,30 @@ def main() -> None:
             times, hit = radtrio_times(loaded, prompts, args.new_tokens, radix, args.repeats)
             label = f"radtrio {dtype}, radix cache {'on' if radix else 'off'}"
             rows.append((label, statistics.median(times), hit, None))
-        rows.append((f"radtrio {dtype}, batch-1 decode", None, None, batch1_decode(loaded)))
+        weight_bytes = loaded.model.num_parameters() * loaded.model.embed.element_size()
+        bound = bandwidth / weight_bytes
+        label = f"radtrio {dtype}, batch-1 decode (bound {bound:.0f} tok/s)"
+        rows.append((label, None, None, (batch1_decode(loaded), bound)))
 
     prompt_tokens = len(prompts[0])
     lines = [
         f"### Offline shared-prefix batch (bench_offline.py), {datetime.date.today()}",
         "",
-        f"Machine: {platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}. "
-        f"Command: `python scripts/bench_offline.py --repeats {args.repeats}`. "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, bf16 matrix instructions: "
+        f"{', '.join(bf16_matmul_flags()) or 'none'}, copy bandwidth {bandwidth / 1e9:.1f} GB/s "
+        f"(read + write), load average {os.getloadavg()[0]:.1f} at the end, "
+        f"torch {torch.__version__}. "
+        f"Command: `python scripts/bench_offline.py {' '.join(sys.argv[1:])}`. "
         f"16 requests, {prompt_tokens}-token prompts sharing a ~500-token system prompt, "
         f"{args.new_tokens} new tokens each (greedy, EOS ignored); median of {args.repeats} runs.",
         "",
-        "| run | wall s | output tok/s | vs HF | cache hit | batch-1 decode tok/s |",
+        "| run | wall s | output tok/s | vs HF | cache hit | batch-1 decode tok/s (% of bound) |",
         "|---|---|---|---|---|---|",
     ]
     for label, wall, hit, b1 in rows:
         if wall is None:
-            lines.append(f"| {label} | | | | | {b1:.1f} |")
+            tok_s, bound = b1
+            lines.append(f"| {label} | | | | | {tok_s:.1f} ({100 * tok_s / bound:.0f}%) |")
             continue
         ratio = f"{hf_median / wall:.1f}x" if hf_median else "n/a"
         hit_s = f"{hit:.2f}" if hit is not None else ""
