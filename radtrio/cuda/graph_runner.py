@@ -199,7 +199,7 @@ class GraphRunner:
             h[2 * mb + n : 2 * mb + bs] = 0  # slot 0: padding, never written
             h[3 * mb + n + 1 : 3 * mb + bs + 1] = total  # empty sequences
         self._host_indices_np[:total] = _np(batch.kv_indices)
-        self._header.copy_(h, non_blocking=True)
+        self._header.copy_(self._host_header, non_blocking=True)
         self._kv_indices[:total].copy_(self._host_indices[:total], non_blocking=True)
         self._copied.record()
 
