@@ -11,10 +11,11 @@ import contextlib
 import contextvars
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from radtrio.fsm import subset_kernels as sk
 from radtrio.types import RequestError
 
 MAX_DFA_STATES = 200_000
@@ -93,19 +94,38 @@ def utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
     return out
 
 
-@dataclass
 class NFA:
-    eps: list[list[int]] = field(default_factory=list)
-    edges: list[list[tuple[int, int, int]]] = field(default_factory=list)
-    calls: list[list[tuple[int, int]]] = field(default_factory=list)
+    """Thompson NFA over bytes in flat lists (epsilon, byte-range and call edges), turned into
+    CSR arrays for the subset-construction kernel."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.eps_src: list[int] = []
+        self.eps_dst: list[int] = []
+        self.e_src: list[int] = []
+        self.e_lo: list[int] = []
+        self.e_hi: list[int] = []
+        self.e_dst: list[int] = []
+        self.c_src: list[int] = []
+        self.c_lab: list[int] = []
+        self.c_dst: list[int] = []
+        self.chunks: list[tuple[np.ndarray, ...]] = []  # embedded DFAs' edges (src, lo, hi, dst)
 
     def new(self) -> int:
-        self.eps.append([])
-        self.edges.append([])
-        self.calls.append([])
-        if len(self.eps) > MAX_NFA_STATES:
+        self.n += 1
+        if self.n > MAX_NFA_STATES:
             raise AutomatonTooLarge("constraint too large: NFA above 2M states")
-        return len(self.eps) - 1
+        return self.n - 1
+
+    def ep(self, a: int, b: int) -> None:
+        self.eps_src.append(a)
+        self.eps_dst.append(b)
+
+    def edge(self, a: int, lo: int, hi: int, b: int) -> None:
+        self.e_src.append(a)
+        self.e_lo.append(lo)
+        self.e_hi.append(hi)
+        self.e_dst.append(b)
 
     def build(self, node) -> tuple[int, int]:
         kind = node[0]
@@ -116,28 +136,28 @@ class NFA:
                     cur = s
                     for k, (blo, bhi) in enumerate(seq):
                         nxt = e if k == len(seq) - 1 else self.new()
-                        self.edges[cur].append((blo, bhi, nxt))
+                        self.edge(cur, blo, bhi, nxt)
                         cur = nxt
             return s, e
         if kind == "bytes":
             s, e = self.new(), self.new()
             for lo, hi in node[1]:
-                self.edges[s].append((lo, hi, e))
+                self.edge(s, lo, hi, e)
             return s, e
         if kind == "cat":
             s = self.new()
             cur = s
             for child in node[1]:
                 cs, ce = self.build(child)
-                self.eps[cur].append(cs)
+                self.ep(cur, cs)
                 cur = ce
             return s, cur
         if kind == "alt":
             s, e = self.new(), self.new()
             for child in node[1]:
                 cs, ce = self.build(child)
-                self.eps[s].append(cs)
-                self.eps[ce].append(e)
+                self.ep(s, cs)
+                self.ep(ce, e)
             return s, e
         if kind == "rep":
             _, child, lo, hi = node
@@ -145,45 +165,45 @@ class NFA:
             cur = s
             for _ in range(lo):
                 cs, ce = self.build(child)
-                self.eps[cur].append(cs)
+                self.ep(cur, cs)
                 cur = ce
             if hi is None:
                 cs, ce = self.build(child)
                 e = self.new()
-                self.eps[cur].append(cs)
-                self.eps[cur].append(e)
-                self.eps[ce].append(cs)
-                self.eps[ce].append(e)
+                self.ep(cur, cs)
+                self.ep(cur, e)
+                self.ep(ce, cs)
+                self.ep(ce, e)
                 return s, e
             e = self.new()
-            self.eps[cur].append(e)
+            self.ep(cur, e)
             for _ in range(hi - lo):
                 cs, ce = self.build(child)
-                self.eps[cur].append(cs)
-                self.eps[ce].append(e)
+                self.ep(cur, cs)
+                self.ep(ce, e)
                 cur = ce
             return s, e
         if kind == "dfa":
             d: DFA = node[1]
             if any(d.calls):
                 raise ValueError("cannot embed a DFA with calls")
-            base = len(self.eps)
-            n = d.n
-            self.eps.extend([] for _ in range(n + 1))
-            self.calls.extend([] for _ in range(n + 1))
-            self.edges.extend([(lo, hi, base + t) for lo, hi, t in row] for row in d.edge_ranges())
-            self.edges.append([])
-            if len(self.eps) > MAX_NFA_STATES:
+            base = self.n
+            self.n += d.n + 1
+            if self.n > MAX_NFA_STATES:
                 raise AutomatonTooLarge("constraint too large: NFA above 2M states")
-            e = base + n
+            src, lo, hi, dst = d.flat_edges()
+            self.chunks.append((src + base, lo, hi, dst + base))
+            e = base + d.n
             for q in np.nonzero(d.accept)[0].tolist():
-                self.eps[base + q].append(e)
+                self.ep(base + q, e)
             return base, e
         if kind == "props":
             return self._props(node)
         if kind == "call":
             s, e = self.new(), self.new()
-            self.calls[s].append((node[1], e))
+            self.c_src.append(s)
+            self.c_lab.append(node[1])
+            self.c_dst.append(e)
             return s, e
         raise ValueError(f"unknown node {kind}")
 
@@ -197,36 +217,60 @@ class NFA:
         for kv, required in entries:
             q, r2 = self.new(), self.new()
             if F is not None:
-                self.eps[F].append(q)
+                self.ep(F, q)
             if R is not None:
                 ss, se = self.build(sep)
-                self.eps[R].append(ss)
-                self.eps[se].append(q)
+                self.ep(R, ss)
+                self.ep(se, q)
             ks, ke = self.build(kv)
-            self.eps[q].append(ks)
-            self.eps[ke].append(r2)
+            self.ep(q, ks)
+            self.ep(ke, r2)
             if required:
                 F = None
             elif R is not None:
-                self.eps[R].append(r2)
+                self.ep(R, r2)
             R = r2
         if extra is not None:
             qx, x = self.new(), self.new()
             if F is not None:
-                self.eps[F].append(qx)
+                self.ep(F, qx)
             for src in ([R] if R is not None else []) + [x]:
                 ss, se = self.build(sep)
-                self.eps[src].append(ss)
-                self.eps[se].append(qx)
+                self.ep(src, ss)
+                self.ep(se, qx)
             ks, ke = self.build(extra)
-            self.eps[qx].append(ks)
-            self.eps[ke].append(x)
-            self.eps[x].append(e)
+            self.ep(qx, ks)
+            self.ep(ke, x)
+            self.ep(x, e)
         if F is not None:
-            self.eps[F].append(e)
+            self.ep(F, e)
         if R is not None:
-            self.eps[R].append(e)
+            self.ep(R, e)
         return s, e
+
+    def csr(self) -> tuple[np.ndarray, ...]:
+        """(eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst), int32."""
+        n = self.n
+
+        def group(src, *cols):
+            src = np.asarray(src, dtype=np.int64)
+            order = np.argsort(src, kind="stable")
+            ptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
+            return (ptr,) + tuple(np.asarray(c, dtype=np.int32)[order] for c in cols)
+
+        parts = [(np.asarray(self.e_src, dtype=np.int64), self.e_lo, self.e_hi, self.e_dst)] + list(
+            self.chunks
+        )
+        src = np.concatenate([np.asarray(p[0], dtype=np.int64) for p in parts])
+        lo = np.concatenate([np.asarray(p[1], dtype=np.int32) for p in parts])
+        hi = np.concatenate([np.asarray(p[2], dtype=np.int32) for p in parts])
+        dst = np.concatenate([np.asarray(p[3], dtype=np.int32) for p in parts])
+        return (
+            *group(self.eps_src, self.eps_dst),
+            *group(src, lo, hi, dst),
+            *group(self.c_src, self.c_lab, self.c_dst),
+        )
 
 
 @dataclass
@@ -273,133 +317,63 @@ class DFA:
         self._ranges = out
         return out
 
+    def flat_edges(self) -> tuple[np.ndarray, ...]:
+        """All byte-range edges as (src, lo, hi, dst) arrays (cached)."""
+        cached = getattr(self, "_flat", None)
+        if cached is not None:
+            return cached
+        t = self.trans
+        change = np.ones_like(t, dtype=bool)
+        change[:, 1:] = t[:, 1:] != t[:, :-1]
+        rows, cols = np.nonzero(change)
+        vals = t[rows, cols]
+        ends = np.empty_like(cols)
+        ends[:-1] = cols[1:] - 1
+        same_row = np.zeros(len(rows), dtype=bool)
+        same_row[:-1] = rows[1:] == rows[:-1]
+        ends = np.where(same_row, ends, 255)
+        keep = vals >= 0
+        self._flat = (rows[keep], cols[keep], ends[keep], vals[keep])
+        return self._flat
+
     def first_bytes(self, state: int = 0) -> np.ndarray:
         return self.trans[state] >= 0
 
 
-def _closure(nfa: NFA, states) -> frozenset[int]:
-    seen = set(states)
-    stack = list(states)
-    while stack:
-        s = stack.pop()
-        for t in nfa.eps[s]:
-            if t not in seen:
-                seen.add(t)
-                stack.append(t)
-    return frozenset(seen)
+def _calls_of(n: int, cs: np.ndarray, cl: np.ndarray, cd: np.ndarray) -> list[dict[int, int]]:
+    calls: list[dict[int, int]] = [{} for _ in range(n)]
+    for s, lab, t in zip(cs.tolist(), cl.tolist(), cd.tolist(), strict=True):
+        calls[s][lab] = t
+    return calls
+
+
+def _call_arrays(dfa: DFA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    trip = [(s, lab, t) for s, cd in enumerate(dfa.calls) for lab, t in cd.items()]
+    if not trip:
+        z = np.zeros(0, dtype=np.int32)
+        return z, z, z
+    a = np.array(trip, dtype=np.int32)
+    return a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy()
 
 
 def determinize(nfa: NFA, start: int, end: int) -> DFA:
-    closures: dict[int, frozenset[int]] = {}
-
-    def clo(s: int) -> frozenset[int]:
-        c = closures.get(s)
-        if c is None:
-            c = _closure(nfa, [s])
-            closures[s] = c
-        return c
-
-    first = clo(start)
-    ids = {first: 0}
-    order = [first]
-    rows: list[np.ndarray] = []
-    calls: list[dict[int, int]] = []
-    accept: list[bool] = []
-    i = 0
-    while i < len(order):
-        S = order[i]
-        i += 1
-        if not i & 127:
-            _check_deadline()
-        row = np.full(256, -1, dtype=np.int32)
-        edges = [e for s in S for e in nfa.edges[s]]
-        if edges:
-            pts = sorted({lo for lo, _, _ in edges} | {hi + 1 for _, hi, _ in edges})
-            for a, b in zip(pts, pts[1:], strict=False):
-                targets = set()
-                for lo, hi, t in edges:
-                    if lo <= a <= hi:
-                        targets |= clo(t)
-                if not targets:
-                    continue
-                key = frozenset(targets)
-                j = ids.get(key)
-                if j is None:
-                    j = len(order)
-                    if j >= MAX_DFA_STATES:
-                        raise AutomatonTooLarge("constraint too large: DFA above 200k states")
-                    ids[key] = j
-                    order.append(key)
-                row[a:b] = j
-        crow: dict[int, set[int]] = {}
-        for s in S:
-            for label, t in nfa.calls[s]:
-                crow.setdefault(label, set()).update(clo(t))
-        cd = {}
-        for label, targets in crow.items():
-            key = frozenset(targets)
-            j = ids.get(key)
-            if j is None:
-                j = len(order)
-                ids[key] = j
-                order.append(key)
-            cd[label] = j
-        rows.append(row)
-        calls.append(cd)
-        accept.append(end in S)
-    return DFA(np.stack(rows), np.array(accept, dtype=bool), calls)
-
-
-def _distinct_columns(trans: np.ndarray) -> np.ndarray:
-    """One representative byte per class of bytes that every state treats alike."""
-    ids = _row_ids(trans.T)
-    _, idx = np.unique(ids, return_index=True)
-    return np.sort(idx)
-
-
-def _successors(dfa: DFA, cols: np.ndarray) -> list[list[int]]:
-    sub = dfa.trans[:, cols]
-    out = []
-    for s in range(dfa.n):
-        row = sub[s]
-        nxt = set(row[row >= 0].tolist())
-        nxt.update(dfa.calls[s].values())
-        out.append(list(nxt))
-    return out
+    _check_deadline()
+    n, trans, accept, cs, cl, cd, nc = sk.determinize(nfa.n, *nfa.csr(), start, end, MAX_DFA_STATES)
+    if n == sk.TOO_LARGE:
+        raise AutomatonTooLarge("constraint too large: DFA above 200k states")
+    return DFA(trans.copy(), accept.copy(), _calls_of(n, cs[:nc], cl[:nc], cd[:nc]))
 
 
 def trim(dfa: DFA) -> DFA:
     """Drop states that cannot reach an accepting state (and unreachable ones); start stays 0."""
     n = dfa.n
-    succ = _successors(dfa, _distinct_columns(dfa.trans))
-    rev: list[list[int]] = [[] for _ in range(n)]
-    for a, nxt in enumerate(succ):
-        for b in nxt:
-            rev[b].append(a)
-    live = np.zeros(n, dtype=bool)
-    stack = [int(s) for s in np.nonzero(dfa.accept)[0]]
-    for s in stack:
-        live[s] = True
-    while stack:
-        s = stack.pop()
-        for p in rev[s]:
-            if not live[p]:
-                live[p] = True
-                stack.append(p)
-    if not live[0]:
+    cs, cl, cd = _call_arrays(dfa)
+    keep_mask = sk.trim(dfa.trans, dfa.accept, cs, cd, len(cs))
+    if not keep_mask[0]:
         return DFA(np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), [{}])
-    reach = np.zeros(n, dtype=bool)
-    reach[0] = True
-    stack = [0]
-    while stack:
-        s = stack.pop()
-        for t in succ[s]:
-            if live[t] and not reach[t]:
-                reach[t] = True
-                stack.append(t)
-    if reach.all():
+    if keep_mask.all():
         return dfa
-    keep = np.nonzero(reach)[0]
+    keep = np.nonzero(keep_mask)[0]
     remap = np.full(n + 1, -1, dtype=np.int32)
     remap[keep] = np.arange(len(keep), dtype=np.int32)
     trans = dfa.trans[keep]
@@ -408,80 +382,30 @@ def trim(dfa: DFA) -> DFA:
     return DFA(trans.astype(np.int32), dfa.accept[keep].copy(), calls)
 
 
-def _row_ids(sig: np.ndarray) -> np.ndarray:
-    """Dense ids of equal rows: a 64-bit hash per row, verified exactly (rows that share a
-    hash must be equal, else the exact but slower sort is used)."""
-    sig = np.ascontiguousarray(sig, dtype=np.int64)
-    if sig.shape[1] == 0:
-        return np.zeros(sig.shape[0], dtype=np.int64)
-    rng = np.random.default_rng(sig.shape[1])
-    w = rng.integers(1, 2**62, size=sig.shape[1], dtype=np.int64) | 1
-    with np.errstate(over="ignore"):
-        h = (sig * w).sum(axis=1) ^ ((sig + 7) * (w >> 3)).sum(axis=1)
-    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    if np.array_equal(sig, sig[first[inv]]):
-        return inv.astype(np.int64)
-    v = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).reshape(-1)
-    _, inv = np.unique(v, return_inverse=True)
-    return inv.reshape(-1).astype(np.int64)
-
-
 def minimize(dfa: DFA) -> DFA:
-    """Moore partition refinement (vectorised over byte classes); the start state stays 0."""
+    """Moore partition refinement (numba); the start state stays 0, states in BFS order."""
     n = dfa.n
-    cols = _distinct_columns(dfa.trans)
-    sub = dfa.trans[:, cols]
     labels = sorted({k for cd in dfa.calls for k in cd})
-    ctab = np.full((n, len(labels)), -1, dtype=np.int64)
-    for s, cd in enumerate(dfa.calls):
-        for j, k in enumerate(labels):
+    ctab = np.full((n, len(labels)), -1, dtype=np.int32)
+    for j, k in enumerate(labels):
+        for s, cd in enumerate(dfa.calls):
             if k in cd:
                 ctab[s, j] = cd[k]
-    succ = np.concatenate([sub.astype(np.int64), ctab], axis=1)
-    succ = np.where(succ >= 0, succ, n)
-    cls = dfa.accept.astype(np.int64)
-    count = len(np.unique(cls))
-    while True:
-        ext = np.append(cls, -1)
-        sig = np.concatenate([cls[:, None], ext[succ]], axis=1)
-        new = _row_ids(sig)
-        c2 = int(new.max()) + 1
-        cls = new
-        if c2 == count:
-            break
-        count = c2
-    if count == n:
+    cls, m, reps = sk.minimize(dfa.trans, dfa.accept, ctab)
+    if m == n and (cls == np.arange(n)).all():
         return dfa
-    # renumber so that the start state's class is 0, in BFS order
-    order = {int(cls[0]): 0}
-    reps = [0]
-    queue = [0]
-    qi = 0
-    while qi < len(queue):
-        s = queue[qi]
-        qi += 1
-        for t in succ[s].tolist():
-            if t >= n:
-                continue
-            c = int(cls[t])
-            if c not in order:
-                order[c] = len(order)
-                reps.append(t)
-                queue.append(t)
-    m = len(reps)
-    lut = np.full(count, -1, dtype=np.int32)
-    for c, i in order.items():
-        lut[c] = i
-    remap = np.append(lut[cls], -1).astype(np.int32)
-    reps_a = np.array(reps)
-    trans = remap[np.where(dfa.trans[reps_a] >= 0, dfa.trans[reps_a], n)].astype(np.int32)
-    calls = [{k: int(remap[v]) for k, v in dfa.calls[r].items()} for r in reps]
-    return DFA(trans.reshape(m, 256), dfa.accept[reps_a].copy(), calls)
+    remap = np.append(cls, -1).astype(np.int32)
+    sub = dfa.trans[reps]
+    trans = remap[np.where(sub >= 0, sub, n)].astype(np.int32)
+    calls = [{k: int(remap[v]) for k, v in dfa.calls[r].items()} for r in reps.tolist()]
+    return DFA(trans.reshape(m, 256), dfa.accept[reps].copy(), calls)
 
 
 def compile_ast(node) -> DFA:
+    """Minimized DFA of an AST (an already compiled ``("dfa", d)`` node is ``d`` itself)."""
     _check_deadline()
+    if node[0] == "dfa":
+        return node[1]
     nfa = NFA()
     s, e = nfa.build(node)
     return minimize(trim(determinize(nfa, s, e)))
@@ -491,36 +415,11 @@ def product(a: DFA, b: DFA, op: str) -> DFA:
     """Product of two call-free DFAs: op is "and" (intersection) or "diff" (a minus b)."""
     if any(a.calls) or any(b.calls):
         raise ValueError("product of DFAs with calls")
-    ids = {(0, 0): 0}
-    order = [(0, 0)]
-    rows: list[np.ndarray] = []
-    acc: list[bool] = []
-    i = 0
-    while i < len(order):
-        p, q = order[i]
-        i += 1
-        if not i & 127:
-            _check_deadline()
-        tp = a.trans[p]
-        tq = b.trans[q] if q >= 0 else np.full(256, -1, dtype=np.int32)
-        row = np.full(256, -1, dtype=np.int32)
-        for byte in np.nonzero(tp >= 0)[0].tolist():
-            nq = int(tq[byte])
-            if op == "and" and nq < 0:
-                continue
-            key = (int(tp[byte]), nq)
-            j = ids.get(key)
-            if j is None:
-                j = len(order)
-                if j >= MAX_DFA_STATES:
-                    raise AutomatonTooLarge("constraint too large: DFA above 200k states")
-                ids[key] = j
-                order.append(key)
-            row[byte] = j
-        rows.append(row)
-        in_b = q >= 0 and bool(b.accept[q])
-        acc.append(bool(a.accept[p]) and (in_b if op == "and" else not in_b))
-    d = DFA(np.stack(rows), np.array(acc, dtype=bool), [{} for _ in rows])
+    _check_deadline()
+    n, trans, acc = sk.product(a.trans, a.accept, b.trans, b.accept, op == "diff", MAX_DFA_STATES)
+    if n == sk.TOO_LARGE:
+        raise AutomatonTooLarge("constraint too large: DFA above 200k states")
+    d = DFA(trans.copy(), acc.copy(), [{} for _ in range(n)])
     return minimize(trim(d))
 
 

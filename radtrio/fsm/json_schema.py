@@ -40,6 +40,7 @@ from radtrio.types import RequestError
 
 NOTHING = ("alt", [])
 WS_MAX = 20
+EAGER_DFA_NODES = 400  # subschema ASTs at least this large are compiled on their own
 COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 
@@ -367,14 +368,20 @@ class SchemaCompiler:
 
     # -- schema -> AST --------------------------------------------------------------------------
     def value(self, schema: Any, ptr: str):
-        """AST of a subschema; call-free results are compiled to a DFA and cached."""
+        """AST of a subschema, cached. A call-free AST is compiled to a DFA when it is used a
+        second time (or is large), so one parent determinization covers small children."""
         if isinstance(schema, dict):
             hit = self.memo.get(id(schema))
             if hit is not None:
-                return hit[1]
+                ast = hit[1]
+                if ast[0] != "dfa" and not _has_call(ast):
+                    ast = ("dfa", compile_ast(ast))
+                    self.memo[id(schema)] = (schema, ast)
+                return ast
         ast = self._value(schema, ptr)
-        if isinstance(schema, dict) and not _has_call(ast):
-            ast = ("dfa", compile_ast(ast))
+        if isinstance(schema, dict):
+            if not _has_call(ast) and _ast_size(ast, EAGER_DFA_NODES) >= EAGER_DFA_NODES:
+                ast = ("dfa", compile_ast(ast))
             self.memo[id(schema)] = (schema, ast)
         return ast
 
@@ -1179,6 +1186,25 @@ class SchemaCompiler:
         sep = N_cat(ws, N_lit(","), ws)
         body = ("props", entries, sep, extra)
         return N_cat(N_lit("{"), ws, body, ws, N_lit("}"))
+
+
+def _ast_size(node, cap: int) -> int:
+    """Number of AST nodes, counting up to about ``cap`` (a compiled DFA counts as one)."""
+    n = 1
+    kind = node[0]
+    if kind in ("cat", "alt"):
+        for c in node[1]:
+            n += _ast_size(c, cap - n)
+            if n >= cap:
+                break
+    elif kind == "rep":
+        n += _ast_size(node[1], cap) * max(1, node[2], node[3] or 1)
+    elif kind == "props":
+        for kv, _ in node[1]:
+            n += _ast_size(kv, cap - n)
+            if n >= cap:
+                break
+    return n
 
 
 def _has_call(node) -> bool:
