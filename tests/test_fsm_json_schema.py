@@ -330,3 +330,31 @@ def test_vendor_extension_keywords_ignored():
         ["s", None],
         [1],
     )
+
+
+def test_pattern_properties_split_keys_by_pattern():
+    schema = {
+        "type": "object",
+        "properties": {"ab": {"type": "integer"}},
+        "patternProperties": {"^a": {"type": "integer", "minimum": 0}, "b$": {"type": "string"}},
+        "additionalProperties": {"type": "boolean"},
+    }
+    check(
+        schema,
+        [{"ax": 2}, {"xb": "s"}, {"zz": True}, {"ax": 1, "xb": "q", "c": False}, {}],
+        # "ab" must be an integer >= 0 and a string; "aab" matches both patterns
+        [{"ab": 1}, {"ax": -1}, {"ax": "s"}, {"zz": 1}, {"aab": 1}, {"xb": 1}],
+    )
+    check(
+        {
+            "type": "object",
+            "patternProperties": {"^x-": {"type": "string"}},
+            "additionalProperties": False,
+        },
+        [{"x-a": "1"}, {}],
+        [{"y": "1"}, {"x-a": 1}],
+    )
+
+
+def test_double_negation():
+    check({"not": {"not": {"type": "integer"}}}, [1, 0], ["1", None, 1.5])

@@ -42,6 +42,7 @@ NOTHING = ("alt", [])
 WS_MAX = 20
 EAGER_DFA_NODES = 400  # subschema ASTs at least this large are compiled on their own
 COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
+MAX_KEY_PATTERNS = 4  # patternProperties entries (keys are split into 2**n regions)
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 
 ANNOTATIONS = {
@@ -262,6 +263,7 @@ class SchemaCompiler:
         self.string_rules: dict[tuple[int, int | None], int] = {}
         self.char_rule: int | None = None
         self.memo: dict[int, tuple[Any, Any]] = {}
+        self.keep_alive: list[Any] = []  # schemas made here (memo keys are their ids)
         self.ids: dict[str, str] = {}
         self.dup_anchors: set[str] = set()
         self._index_ids(root, "#")
@@ -539,6 +541,8 @@ class SchemaCompiler:
                             t.add(x)
                         elif {x, y} == {"integer", "number"}:
                             t.add("integer")
+                if not t:
+                    return False  # no type satisfies both sides
                 out[k] = sorted(t)
             elif k == "required":
                 out[k] = list(dict.fromkeys(list(va) + list(vb)))
@@ -663,6 +667,8 @@ class SchemaCompiler:
         if not isinstance(neg, dict):
             raise SchemaError("not", ptr, "must be a schema")
         neg = {k: v for k, v in neg.items() if not _is_annotation(k)}
+        if set(neg) == {"not"}:  # not(not X) is X
+            return self.merge(rest, neg["not"], ptr)
         if set(neg) == {"anyOf"}:
             out: Any = rest
             for i, s in enumerate(neg["anyOf"]):
@@ -1045,6 +1051,54 @@ class SchemaCompiler:
             d = product(d, compile_ast(N_rep(ANY_CHAR, lo, hi)), "and")
         return N_cat(N_lit('"'), ("dfa", d), N_lit('"'))
 
+    def _key_patterns(self, pattern_props: dict, ptr: str) -> list[tuple[Any, Any]]:
+        """(DFA of the quoted keys a pattern matches, its schema) per patternProperties entry."""
+        if len(pattern_props) > MAX_KEY_PATTERNS:
+            self.unsupported("patternProperties", ptr, f"more than {MAX_KEY_PATTERNS} patterns")
+            return []
+        out = []
+        for p, sub in pattern_props.items():
+            try:
+                body = json_escape_ast(parse_pattern_search(p))
+            except RegexError as e:
+                self.unsupported("patternProperties", ptr, f"{p!r}: {e}")
+                continue
+            out.append((compile_ast(N_cat(N_lit('"'), body, N_lit('"'))), sub))
+        return out
+
+    def _extra_members(self, names: list, key_patterns: list, additional: Any, ptr: str):
+        """AST of one member whose key is not a named property: keys split by which patterns
+        they match (all of whose schemas apply), the rest under additionalProperties."""
+        key_any = compile_ast(N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"')))
+        if names:
+            key_any = product(
+                key_any, compile_ast(N_alt(*[N_lit(_dumps(n)) for n in names])), "diff"
+            )
+        alts = []
+        for inside, outside in _subsets(len(key_patterns)):
+            if inside:
+                subs = [key_patterns[i][1] for i in inside]
+                sub = subs[0] if len(subs) == 1 else {"allOf": subs}
+                self.keep_alive.append(sub)
+                sp = f"{ptr}/patternProperties"
+            else:
+                sub, sp = additional, f"{ptr}/additionalProperties"
+            if sub is False:
+                continue
+            region = key_any
+            for i in inside:
+                region = product(region, key_patterns[i][0], "and")
+            for i in outside:
+                region = product(region, key_patterns[i][0], "diff")
+            if is_empty(region):
+                continue
+            v = self.value(sub, sp)
+            if v != NOTHING:
+                alts.append(N_cat(("dfa", region), self.ws, N_lit(":"), self.ws, v))
+        if not alts:
+            return None
+        return alts[0] if len(alts) == 1 else N_alt(*alts)
+
     def _string_rule(self, lo: int, hi: int | None) -> int:
         key = (lo, hi)
         rid = self.string_rules.get(key)
@@ -1139,8 +1193,10 @@ class SchemaCompiler:
                 additional = False
             elif up is not True:
                 self.unsupported("unevaluatedProperties", ptr)
-        if schema.get("patternProperties"):
-            self.unsupported("patternProperties", ptr)
+        pattern_props = schema.get("patternProperties") or {}
+        if not isinstance(pattern_props, dict):
+            raise SchemaError("patternProperties", ptr, "must be an object")
+        key_patterns = self._key_patterns(pattern_props, ptr)
         if schema.get("propertyNames") not in (None, True, {}):
             self.unsupported("propertyNames", ptr)
         for k in ("dependentRequired", "dependencies", "dependentSchemas"):
@@ -1155,7 +1211,9 @@ class SchemaCompiler:
         max_p = schema.get("maxProperties")
         if min_p is not None and min_p > len(req):
             self.unsupported("minProperties", ptr, f"{min_p} above the number of required keys")
-        if max_p is not None and not (additional is False and len(names) <= max_p):
+        if max_p is not None and not (
+            additional is False and not key_patterns and len(names) <= max_p
+        ):
             self.unsupported(
                 "maxProperties",
                 ptr,
@@ -1166,26 +1224,27 @@ class SchemaCompiler:
         for name in names:
             sub = props[name] if name in props else additional
             pp = f"{ptr}/properties/{name}" if name in props else f"{ptr}/additionalProperties"
+            hits = [s for kd, s in key_patterns if kd.matches(_dumps(name).encode("utf-8"))]
+            if hits:  # a named key that matches patterns must satisfy them too
+                sub = {"allOf": ([props[name]] if name in props else []) + hits}
+                self.keep_alive.append(sub)
             v = self.value(sub, pp)
             if v == NOTHING and name not in req:
                 continue
             kv = N_cat(N_lit(_dumps(name)), ws, N_lit(":"), ws, v)
             entries.append((kv, name in req))
-        extra = None
-        if additional is not False:
-            key_any = compile_ast(N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"')))
-            if names:
-                key_dfa = product(
-                    key_any, compile_ast(N_alt(*[N_lit(_dumps(n)) for n in names])), "diff"
-                )
-            else:
-                key_dfa = key_any
-            v = self.value(additional, f"{ptr}/additionalProperties")
-            if v != NOTHING:
-                extra = N_cat(("dfa", key_dfa), ws, N_lit(":"), ws, v)
+        extra = self._extra_members(names, key_patterns, additional, ptr)
         sep = N_cat(ws, N_lit(","), ws)
         body = ("props", entries, sep, extra)
         return N_cat(N_lit("{"), ws, body, ws, N_lit("}"))
+
+
+def _subsets(k: int) -> list[tuple[list[int], list[int]]]:
+    """(inside, outside) index lists for every subset of range(k), the empty one last."""
+    out = []
+    for m in range((1 << k) - 1, -1, -1):
+        out.append(([i for i in range(k) if m >> i & 1], [i for i in range(k) if not m >> i & 1]))
+    return out
 
 
 def _ast_size(node, cap: int) -> int:
