@@ -238,12 +238,14 @@ def run_suite(
         module = importlib.import_module(f"bench_suite.{name}")
         print(f"== {name} ({module.TITLE})", flush=True)
         t = time.perf_counter()
+        load = os.getloadavg()[0]
         try:
             res = module.run(setup)
         except Exception as err:  # later workloads still run and report
             traceback.print_exc()
             res = {"error": f"{type(err).__name__}: {err}"[:400]}
         res["seconds"] = time.perf_counter() - t
+        res["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # start, end
         if setup.llama_factory is None and setup.llama_skip and "error" not in res:
             res["skipped"] = {"llama.cpp (llama-cpp-python)": setup.llama_skip}
         print(f"   ({name}: {res['seconds']:.1f} s)", flush=True)

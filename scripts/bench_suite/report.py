@@ -69,6 +69,9 @@ def workload_table(name: str, title: str, result: dict, meta: dict) -> str:
         f"{result.get('description', '')}",
         "",
     ]
+    if "load_average" in result:  # 1-minute load average when the workload started / ended
+        start, end = result["load_average"]
+        lines += [f"Load average {start:.1f} at the start, {end:.1f} at the end.", ""]
     if "error" in result:
         lines += [f"Not measured: {result['error']}", ""]
         return "\n".join(lines)
