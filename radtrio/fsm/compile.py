@@ -9,7 +9,7 @@ from collections import OrderedDict
 import numpy as np
 
 from radtrio.fsm.automaton import time_limit
-from radtrio.fsm.grammar import Grammar, GrammarBuilder
+from radtrio.fsm.grammar import MAX_STACK, Grammar, GrammarBuilder
 from radtrio.fsm.guide import Guide
 from radtrio.fsm.regex_parser import N_alt, N_lit, RegexError, parse_regex
 from radtrio.fsm.tokenizer_index import TokenizerIndex
@@ -38,6 +38,16 @@ class CompiledConstraint:
 
     def new_guide(self) -> Guide:
         return Guide(self)
+
+    def mask_for_frames(self, frames: np.ndarray, depth: int) -> np.ndarray:
+        """:meth:`mask_for` of a configuration stored as its ``depth`` frames only."""
+        m = self._masks.get(self.grammar.key(frames, depth, self.index.max_token_len))
+        if m is not None:
+            self.mask_hits += 1
+            return m
+        stk = np.zeros((MAX_STACK, 4), dtype=np.int32)
+        stk[:depth] = frames
+        return self.mask_for(stk, depth)
 
     def mask_for(self, stk: np.ndarray, depth: int) -> np.ndarray:
         key = self.grammar.key(stk, depth, self.index.max_token_len)

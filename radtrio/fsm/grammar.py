@@ -93,6 +93,7 @@ class Grammar:
             self.rep_min,
             self.rep_max,
         ) = arrays
+        self.has_repeat = bool((self.kind == mk.KIND_REPEAT).any())
 
     @property
     def n_states(self) -> int:
@@ -121,6 +122,8 @@ class Grammar:
         """A cache key: equal keys give equal token masks for tokens up to ``horizon`` bytes.
 
         Counts enter only as how far they are from min and max, capped at the horizon."""
+        if not self.has_repeat:
+            return stk[:depth].tobytes()
         frames = stk[:depth].astype(np.int64)
         for f in range(depth):
             r = int(frames[f, 0])
@@ -147,6 +150,9 @@ class GrammarBuilder:
 
     def set_dfa(self, rid: int, ast) -> None:
         self.rules[rid] = {"kind": mk.KIND_DFA, "dfa": compile_ast(ast)}
+
+    def set_compiled(self, rid: int, dfa: DFA) -> None:
+        self.rules[rid] = {"kind": mk.KIND_DFA, "dfa": dfa}
 
     def add_dfa(self, ast) -> int:
         rid = self.reserve()

@@ -30,11 +30,14 @@ class Guide:
         self.grammar = compiled.grammar
         self.index = compiled.index
         stk, depth = self.grammar.initial()
-        self.history: list[tuple[np.ndarray, int, bool]] = [(stk[:depth].copy(), depth, False)]
+        # (frames, depth, eos taken, [mask once computed]) per position
+        self.history: list[tuple[np.ndarray, int, bool, list]] = [
+            (stk[:depth].copy(), depth, False, [None])
+        ]
 
     # -- state --------------------------------------------------------------------------------
     def _current(self) -> tuple[np.ndarray, int]:
-        frames, depth, _ = self.history[-1]
+        frames, depth, _, _ = self.history[-1]
         stk = np.zeros((MAX_STACK, 4), dtype=np.int32)
         stk[:depth] = frames
         return stk, depth
@@ -51,10 +54,13 @@ class Guide:
         """Packed bitmask, ``ceil(vocab/32)`` uint32 words; bit t of word t//32 = token t allowed.
 
         The array is shared with the cache: do not modify it."""
-        if self.eos_taken:
+        frames, depth, eos, box = self.history[-1]
+        if eos:
             return self.index.eos_bits
-        stk, depth = self._current()
-        return self.compiled.mask_for(stk, depth)
+        m = box[0]
+        if m is None:
+            m = box[0] = self.compiled.mask_for_frames(frames, depth)
+        return m
 
     def is_allowed(self, token_id: int) -> bool:
         m = self.allowed_mask()
@@ -70,7 +76,7 @@ class Guide:
         if token_id in self.index.eos_ids:
             if not self.grammar.can_end(stk, depth):
                 raise TokenNotAllowed(f"EOS {token_id} before the constraint is complete")
-            self.history.append((stk[:depth].copy(), depth, True))
+            self.history.append((stk[:depth].copy(), depth, True, [None]))
             return
         data = (
             self.index.token_bytes[token_id]
@@ -82,7 +88,7 @@ class Guide:
         nd = self.grammar.step_bytes(stk, depth, data)
         if nd < 0:
             raise TokenNotAllowed(f"token {token_id} ({data!r}) is not allowed here")
-        self.history.append((stk[:nd].copy(), nd, False))
+        self.history.append((stk[:nd].copy(), nd, False, [None]))
 
     def advance_bytes(self, data: bytes) -> bool:
         """Consume raw bytes as one step (used to test strings); False if not allowed."""
@@ -90,7 +96,7 @@ class Guide:
         nd = self.grammar.step_bytes(stk, depth, data)
         if nd < 0:
             return False
-        self.history.append((stk[:nd].copy(), nd, False))
+        self.history.append((stk[:nd].copy(), nd, False, [None]))
         return True
 
     def can_end(self) -> bool:

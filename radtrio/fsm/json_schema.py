@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from radtrio.fsm import json_numbers as jn
-from radtrio.fsm.automaton import AutomatonTooLarge, compile_ast, is_empty, product, time_limit
+from radtrio.fsm.automaton import DFA, AutomatonTooLarge, compile_ast, is_empty, product, time_limit
 from radtrio.fsm.grammar import Grammar, GrammarBuilder, GrammarConflict
 from radtrio.fsm.regex_parser import (
     EMPTY,
@@ -333,34 +333,11 @@ class SchemaCompiler:
 
     def any_ast(self):
         if self.any_rule is None:
-            self.any_rule = self.b.reserve()
-            call = ("call", self.any_rule)
-            self.b.set_dfa(self.any_rule, self._any_body(call))
+            rid = self.any_rule = self.b.reserve()
+            d = _any_body_dfa(self.flexible)  # compiled once per process, calls labelled 0
+            calls = [{rid: cd[0]} if cd else {} for cd in d.calls]
+            self.b.set_compiled(rid, DFA(d.trans, d.accept, calls))
         return ("call", self.any_rule)
-
-    def _any_body(self, call):
-        ws, sep = self.ws, N_cat(self.ws, N_lit(","), self.ws)
-        string = N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"'))
-        kv = N_cat(string, ws, N_lit(":"), ws, call)
-        obj = N_cat(
-            N_lit("{"), ws, N_rep(N_cat(kv, N_rep(N_cat(sep, kv), 0, None)), 0, 1), ws, N_lit("}")
-        )
-        arr = N_cat(
-            N_lit("["),
-            ws,
-            N_rep(N_cat(call, N_rep(N_cat(sep, call), 0, None)), 0, 1),
-            ws,
-            N_lit("]"),
-        )
-        return N_alt(
-            N_lit("null"),
-            N_lit("true"),
-            N_lit("false"),
-            parse_regex(jn.NUMBER, "ecma"),
-            string,
-            obj,
-            arr,
-        )
 
     # -- entry ----------------------------------------------------------------------------------
     def compile(self) -> Grammar:
@@ -1069,7 +1046,7 @@ class SchemaCompiler:
     def _extra_members(self, names: list, key_patterns: list, additional: Any, ptr: str):
         """AST of one member whose key is not a named property: keys split by which patterns
         they match (all of whose schemas apply), the rest under additionalProperties."""
-        key_any = compile_ast(N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"')))
+        key_any = key_any_dfa()
         if names:
             key_any = product(
                 key_any, compile_ast(N_alt(*[N_lit(_dumps(n)) for n in names])), "diff"
@@ -1339,3 +1316,41 @@ def _compile(schema: Any, flexible: bool, lenient: bool) -> Grammar:
 
 def compile_json_any(flexible: bool = False) -> Grammar:
     return SchemaCompiler(True, flexible, False).compile()
+
+
+@functools.lru_cache(maxsize=2)
+def _any_body_dfa(flexible: bool) -> DFA:
+    """DFA of one JSON value whose nested values are calls of rule 0 (relabelled per use)."""
+    ws = N_rep(N_set([(9, 10), (13, 13), (32, 32)]), 0, WS_MAX) if flexible else EMPTY
+    return compile_ast(_any_body(("call", 0), ws))
+
+
+@functools.lru_cache(maxsize=1)
+def key_any_dfa() -> DFA:
+    """Any JSON string (an object key)."""
+    return compile_ast(N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"')))
+
+
+def _any_body(call, ws):
+    sep = N_cat(ws, N_lit(","), ws)
+    string = N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"'))
+    kv = N_cat(string, ws, N_lit(":"), ws, call)
+    obj = N_cat(
+        N_lit("{"), ws, N_rep(N_cat(kv, N_rep(N_cat(sep, kv), 0, None)), 0, 1), ws, N_lit("}")
+    )
+    arr = N_cat(
+        N_lit("["),
+        ws,
+        N_rep(N_cat(call, N_rep(N_cat(sep, call), 0, None)), 0, 1),
+        ws,
+        N_lit("]"),
+    )
+    return N_alt(
+        N_lit("null"),
+        N_lit("true"),
+        N_lit("false"),
+        parse_regex(jn.NUMBER, "ecma"),
+        string,
+        obj,
+        arr,
+    )

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 TOO_LARGE = -2
+DENSE_PAIRS = 1 << 24  # products index state pairs in a flat table up to this many pairs
 
 
 @njit(cache=True, nogil=True)
@@ -468,8 +469,13 @@ def product(ta, aa, tb, ab, diff, max_states):
     ``diff`` (``b`` may be left, as state -1). Returns (n, trans, accept); n == TOO_LARGE when
     above ``max_states``."""
     nb1 = tb.shape[0] + 1
+    dense = ta.shape[0] * nb1 <= DENSE_PAIRS
+    table = np.full(ta.shape[0] * nb1 if dense else 1, -1, dtype=np.int32)
     index = dict()
-    index[np.int64(0) * nb1 + 1] = 0
+    if dense:
+        table[1] = 0
+    else:
+        index[np.int64(1)] = 0
     pa = np.empty(64, dtype=np.int64)
     pb = np.empty(64, dtype=np.int64)
     trans = np.empty((64, 256), dtype=np.int32)
@@ -490,12 +496,15 @@ def product(ta, aa, tb, ab, diff, max_states):
             if not diff and nq < 0:
                 continue
             key = np.int64(np_) * nb1 + (nq + 1)
-            j = index.get(key, -1)
+            j = table[key] if dense else index.get(key, -1)
             if j < 0:
                 if n >= max_states:
                     return TOO_LARGE, trans, acc
                 j = n
-                index[key] = j
+                if dense:
+                    table[key] = j
+                else:
+                    index[key] = j
                 if j >= pa.shape[0]:
                     pa = _grow1(pa, j + 1)
                     pb = _grow1(pb, j + 1)
