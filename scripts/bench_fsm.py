@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -286,6 +287,24 @@ def summarize(name, res, n):
     return out
 
 
+def _machine_record() -> dict:
+    """When and where: UTC time, CPUs, load average, comparison engine versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for pkg in ("llguidance", "xgrammar", "outlines-core"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
+        "versions": versions,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-split", type=int, default=25)
@@ -300,7 +319,8 @@ def main() -> None:
 
     tok = load_gguf_tokenizer(default_model_path(progress=False), "smollm")
     rows = load_maskbench(SHARED / "maskbench" / "dev.jsonl.gz", per_split=args.per_split)
-    results = []
+    results = [_machine_record()]
+    print(json.dumps(results[0]), flush=True)
     if args.suite:
         t0 = time.perf_counter()
         counts = run_test_suite(SHARED / "json-schema-test-suite" / "tests" / "draft2020-12")
@@ -318,6 +338,7 @@ def main() -> None:
             continue
         s = summarize(name, res, len(rows))
         s["seconds"] = time.perf_counter() - t0
+        s["load_after"] = os.getloadavg()
         print(json.dumps(s), flush=True)
         results.append(s)
     if args.json:

@@ -88,7 +88,8 @@ def determinize(
     cl = np.empty(16, dtype=np.int32)
     cd = np.empty(16, dtype=np.int32)
     n_calls = 0
-    points = np.empty(512, dtype=np.int32)
+    bp = np.zeros(257, dtype=np.bool_)
+    pts = np.empty(257, dtype=np.int32)
     n_states = 0
 
     # intern the start set
@@ -114,20 +115,23 @@ def determinize(
         acc = False
         # breakpoints of the member states' byte edges
         npts = 0
+        bp[:] = False
         for k in range(ln):
             s = pool[off + k]
             if s == end:
                 acc = True
             for e in range(e_ptr[s], e_ptr[s + 1]):
-                if npts + 2 > points.shape[0]:
-                    points = _grow1(points, npts + 2)
-                points[npts] = e_lo[e]
-                points[npts + 1] = e_hi[e] + 1
+                bp[e_lo[e]] = True
+                bp[e_hi[e] + 1] = True
                 npts += 2
         accept[i] = acc
         if npts > 0:
-            pts = np.unique(points[:npts])
-            for q in range(pts.shape[0] - 1):
+            np_ = 0
+            for c in range(257):
+                if bp[c]:
+                    pts[np_] = c
+                    np_ += 1
+            for q in range(np_ - 1):
                 a = pts[q]
                 bnd = pts[q + 1]
                 ns = 0
