@@ -78,7 +78,10 @@ def test_every_workload_gives_rows_for_radtrio_and_its_baselines(tiny_results) -
                 assert 0.0 <= r["hit_rate"] <= r["ideal_hit_rate"] + 1e-9, (name, r)
             elif "cache off" in r["system"]:
                 assert r["hit_rate"] == 0.0, (name, r["system"])
-            else:
+            elif name != "json_decode":
+                # json_decode's prompts share at most a name's first token: whether a later
+                # request finds it depends on whether the earlier one's prefill landed first,
+                # which is timing (CI once saw 0.000 against an ideal of 0.023).
                 assert r["hit_rate"] > 0.0, (name, r["system"])
             if name != "json_decode":  # its warm-up request shares the names' first tokens
                 assert r["hit_rate"] <= r["ideal_hit_rate"] + 1e-9, (name, r["system"])
