@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class Executor:
         if result.sampled is None:
             return
         now = trio.current_time()
+        may_jump: list[Req] = []
         for k, i in enumerate(plan.sampled):
             req = plan.entries[i].req
             if req.done:
@@ -135,7 +137,9 @@ class Executor:
                     continue
             self._check_finish(req, token)
             if not req.done and req.guide is not None:
-                self._jump_forward(req, outcome)
+                may_jump.append(req)
+        if may_jump:
+            self._jump_forward(may_jump, outcome)
 
     def _record_latency(self, req: Req, now: float) -> None:
         if req.first_token_time is None:
@@ -162,18 +166,37 @@ class Executor:
         elif n_out >= p.max_new_tokens or req.total_len >= self.context_len:
             req.finish_reason = "length"
 
-    def _jump_forward(self, req: Req, outcome: Outcome) -> None:
-        if not (self.jump_forward and req.params.jump_forward and self.jump_planner):
+    def _jump_forward(self, reqs: list[Req], outcome: Outcome) -> None:
+        """Plan the jumps on offer after this step, then take them all or none (on CUDA one
+        jump makes the whole next step an eager extend: see jump_cost)."""
+        if not (self.jump_forward and self.jump_planner):
             return
-        need = self.jump_cost.min_tokens()
-        if need > 1 and len(req.guide.forced_bytes()) < need:
-            return  # too few forced bytes to make `need` tokens: not worth planning
-        plan = self.jump_planner(req.guide, req.output_ids)
-        if plan is None or not plan.token_ids or len(plan.token_ids) - plan.rollback < need:
+        cost = self.jump_cost
+        need = cost.needed_gain()
+        if math.isinf(need):
             return
+        offered = [r for r in reqs if r.params.jump_forward and r.guide.forced_bytes()]
+        # a forced byte gives at most one token: an upper bound on the gain, before planning
+        if sum(len(r.guide.forced_bytes()) for r in offered) < max(need, 1):
+            return
+        plans = []
+        for req in offered:
+            plan = self.jump_planner(req.guide, req.output_ids)
+            if plan is None or not plan.token_ids:
+                continue
+            if len(plan.token_ids) - plan.rollback < cost.min_tokens():
+                continue
+            if plan.rollback > len(req.output_ids) or (
+                req.total_len - plan.rollback - 1 < req.cached_len
+            ):
+                continue  # would rewrite tokens the tree owns: decode normally instead
+            plans.append((req, plan))
+        if cost.worth(sum(len(p.token_ids) - p.rollback for _, p in plans)):
+            for req, plan in plans:
+                self._take_jump(req, plan, outcome)
+
+    def _take_jump(self, req: Req, plan: Any, outcome: Outcome) -> None:
         keep = req.total_len - plan.rollback
-        if plan.rollback > len(req.output_ids) or keep - 1 < req.cached_len:
-            return  # would rewrite tokens the tree owns: decode normally instead
         if plan.rollback:
             del req.output_ids[len(req.output_ids) - plan.rollback :]
             req.guide.rollback(plan.rollback)
@@ -211,7 +234,7 @@ class Executor:
                 t0 = trio.current_time()
                 result = await trio.to_thread.run_sync(self._step, plan, limiter=self.limiter)
                 self.last_step_s = trio.current_time() - t0
-                self.jump_cost.observe(plan, result.forward_s)
+                self.jump_cost.observe(plan, result.forward_s + result.sample_s)
                 record_computed(plan)
                 self.metrics.record_step(
                     trio.current_time(), plan.prefill_tokens, plan.decode_tokens

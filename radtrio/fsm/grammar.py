@@ -94,6 +94,9 @@ class Grammar:
             self.rep_max,
         ) = arrays
         self.has_repeat = bool((self.kind == mk.KIND_REPEAT).any())
+        # configuration (frames bytes) -> the bytes forced from it; shared by every guide of
+        # this grammar (jump-forward asks after each sampled token of each request)
+        self.forced_cache: dict[bytes, bytes] = {}
 
     @property
     def n_states(self) -> int:

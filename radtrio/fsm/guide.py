@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from radtrio.fsm.compile import CompiledConstraint
 
 MAX_FORCED_BYTES = 1024
+MAX_FORCED_CACHE = 1 << 16  # configurations remembered per grammar before the cache restarts
 
 
 class TokenNotAllowed(ValueError):
@@ -132,8 +133,21 @@ class Guide:
     def forced_bytes(self) -> bytes:
         """The bytes the constraint forces from here (only one byte possible at each step and
         the constraint cannot end before them); empty when there is a choice."""
-        if self.eos_taken:
+        frames, _, eos, _ = self.history[-1]
+        if eos:
             return b""
+        cache = self.grammar.forced_cache
+        key = frames.tobytes()  # frames hold exactly `depth` rows
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        forced = self._walk_forced()
+        if len(cache) >= MAX_FORCED_CACHE:
+            cache.clear()
+        cache[key] = forced
+        return forced
+
+    def _walk_forced(self) -> bytes:
         stk, depth = self._current()
         out = bytearray()
         while len(out) < MAX_FORCED_BYTES:
