@@ -12,6 +12,7 @@ from typing import Any
 import radtrio.lang as rt
 from bench_suite import llamacpp
 from bench_suite.common import RecordingBackend, Setup, hf_replay, hf_warm, measure
+from radtrio.actors.jump_cost import JumpForwardCost
 
 TITLE = "JSON decode"
 
@@ -86,14 +87,17 @@ def run(setup: Setup) -> dict[str, Any]:
     engine = setup.engine(max_running=z["concurrency"], jump_forward=True)
     for label, jump in (("radtrio, jump-forward on", True), ("radtrio, jump-forward off", False)):
         engine.executor.jump_forward = jump
+        engine.executor.jump_cost = JumpForwardCost(measured=engine.executor.jump_cost.measured)
         row, recs = measure(label, engine, go, warm if jump else None)
         row["warmup_compile_s"] = engine.bench_compile_s
+        _step_times(row, engine.executor.jump_cost)
         rows.append(row)
         records = records or recs
     if z.get("cache_off", True):  # another engine: its own tokenizer index (seconds)
         engine = setup.engine(max_running=z["concurrency"], jump_forward=True, radix_cache=False)
         row, _ = measure("radtrio, jump-forward on, cache off", engine, go, warm)
         row["warmup_compile_s"] = engine.bench_compile_s
+        _step_times(row, engine.executor.jump_cost)
         rows.append(row)
     valid = sum(1 for r in records if r.out is not None and _valid(r.out.text))
     mean_n = round(sum(r.out.usage.completion_tokens for r in records) / len(records))
@@ -125,6 +129,13 @@ def run(setup: Setup) -> dict[str, Any]:
             "same, one request at a time."
         ),
     )
+
+
+def _step_times(row: dict[str, Any], cost: JumpForwardCost) -> None:
+    """The median decode and extend step times the jump-forward decisions were made on."""
+    for name, value in (("decode_step_ms", cost.decode_s), ("extend_step_ms", cost.extend_s)):
+        if value is not None:
+            row[name] = 1e3 * value
 
 
 def _valid(text: str) -> bool:
