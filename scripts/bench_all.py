@@ -74,13 +74,21 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def _commit() -> str:
+    """HEAD's short hash, flagged when the tree differs from it (the device machine's copy
+    of the tree sits on an older commit's .git)."""
     try:
-        out = subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-        )
-        return out.stdout.strip() or "unknown"
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, cwd=HERE,
+        ).stdout.strip()  # fmt: skip
     except OSError:
         return "unknown"
+    if not head:
+        return "unknown"
+    return f"{head} with uncommitted changes" if dirty else head
 
 
 def make_setup(mode: str, args: argparse.Namespace) -> Any:

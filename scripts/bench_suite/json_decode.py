@@ -93,14 +93,14 @@ def run(setup: Setup) -> dict[str, Any]:
         engine.executor.jump_forward = jump
         row, recs = measure(label, engine, go, warm if jump else None)
         row["warmup_compile_s"] = engine.bench_compile_s
-        _step_times(row, engine.executor.jump_cost)
+        _step_times(row, engine.executor.jump_cost, jumped=jump)
         rows.append(row)
         records = records or recs
     if z.get("cache_off", True):  # another engine: its own tokenizer index (seconds)
         engine = setup.engine(max_running=z["concurrency"], jump_forward=True, radix_cache=False)
         row, _ = measure("radtrio, jump-forward on, cache off", engine, go, warm)
         row["warmup_compile_s"] = engine.bench_compile_s
-        _step_times(row, engine.executor.jump_cost)
+        _step_times(row, engine.executor.jump_cost, jumped=True)
         rows.append(row)
     valid = sum(1 for r in records if r.out is not None and _valid(r.out.text))
     mean_n = round(sum(r.out.usage.completion_tokens for r in records) / len(records))
@@ -134,11 +134,13 @@ def run(setup: Setup) -> dict[str, Any]:
     )
 
 
-def _step_times(row: dict[str, Any], cost: JumpForwardCost) -> None:
-    """The median decode and extend step times the jump-forward decisions were made on."""
-    for name, value in (("decode_step_ms", cost.decode_s), ("extend_step_ms", cost.extend_s)):
-        if value is not None:
-            row[name] = 1e3 * value
+def _step_times(row: dict[str, Any], cost: JumpForwardCost, jumped: bool) -> None:
+    """The median decode (and, where it jumped, extend) step times of the run's last steps,
+    the figures the jump-forward decisions were made on."""
+    if cost.decode_s is not None:
+        row["decode_step_ms"] = 1e3 * cost.decode_s
+    if jumped and cost.extend_s is not None:
+        row["extend_step_ms"] = 1e3 * cost.extend_s
 
 
 def _valid(text: str) -> bool:
