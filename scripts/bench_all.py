@@ -63,7 +63,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             groups=8, per_group=16, system=1024, question=64, output=64, concurrency=64,
             max_running=32,
         ),
-        "multi_turn": dict(sessions=16, turns=4, q_min=256, q_max=512, short=8, long=128),
+        "multi_turn": dict(sessions=16, turns=4, q_min=256, q_max=512, short=8, long=256),
         "few_shot": dict(subjects=4, per_subject=50, shot_tokens=250, concurrency=64,
                          select="cache"),
         "json_decode": dict(n=64, concurrency=64),
