@@ -297,8 +297,9 @@ def test_absent_server_gives_a_clear_message_until_it_appears():
             assert "Connection refused" in text and "`radtrio serve`" in text
             assert app.sub_title == "fake:30000 · connecting…"
             assert "not connected" in text_of(app.query_one("#facts"))
-            src.connect_errors.clear()
+            # the new info first: the reader thread may connect as soon as errors are cleared
             src.info = msgspec.structs.replace(INFO, model="tiny-random")
+            src.connect_errors.clear()
             await wait_for(pilot, lambda: app.connected, what="the first connection")
             assert app.banner == ""
             assert "tiny-random" in text_of(app.query_one("#facts"))
