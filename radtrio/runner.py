@@ -16,6 +16,7 @@ import torch
 from radtrio.config import EngineConfig
 from radtrio.models.batch import ForwardBatch
 from radtrio.models.kv_pool import KVPool
+from radtrio.models.openmp_pool import OpenMPPool
 from radtrio.sampling.sampler import SampleOutput, SamplingRow, sample
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ class ModelRunner:
         self.num_slots = self._pool_slots()
         self.pool: KVPool = model.make_kv_pool(self.num_slots)
         self.backend = self._make_backend()
+        # CPU: an idle OpenMP team in any other thread slows the step's (see
+        # radtrio.models.openmp_pool). The event-loop thread's is freed before every step
+        # and the worker thread's after it, so at most one team exists at a time (the
+        # worker thread Trio hands the next step may be another one).
+        self.openmp = OpenMPPool() if device.type == "cpu" else None
         self.graphs = None
         if device.type == "cuda" and config.cuda_graphs:
             self.graphs = self._make_graphs()
@@ -91,6 +97,10 @@ class ModelRunner:
             return None
         return GraphRunner(self.model, self.pool, self.backend, max_batch=self.config.max_running)
 
+    def release_loop_threads(self) -> None:
+        if self.openmp is not None:
+            self.openmp.release_calling_thread()
+
     def forward(self, batch: ForwardBatch) -> torch.Tensor:
         if self.graphs is not None and batch.is_decode and batch.logits_indices is None:
             out = self.graphs.run(batch)
@@ -100,6 +110,13 @@ class ModelRunner:
 
     def run(self, work: StepWork) -> StepResult:
         """Forward + sample + prompt logprobs. Called in a worker thread."""
+        try:
+            return self._run(work)
+        finally:
+            if self.openmp is not None:
+                self.openmp.release_calling_thread()
+
+    def _run(self, work: StepWork) -> StepResult:
         t0 = time.perf_counter()
         logits = self.forward(work.batch)
         t1 = time.perf_counter()

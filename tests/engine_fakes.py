@@ -48,6 +48,10 @@ class FakeRunner:
         self.gate = threading.Event()
         self.gate.set()
         self.max_tokens_in_step = 0
+        self.loop_releases = 0
+
+    def release_loop_threads(self) -> None:
+        self.loop_releases += 1
 
     def run(self, work: StepWork) -> StepResult:
         self.gate.wait(timeout=30)

@@ -65,6 +65,8 @@ async def test_batch_of_requests_gives_each_its_own_output(autojump_clock):
         assert final.usage.completion_tokens == 6
     # Requests ran together: some step held more than one sequence.
     assert max(len(w.batch.seq_lens) for w in runner.steps) > 1
+    # the event-loop thread gives up its idle worker threads before every step
+    assert runner.loop_releases == len(runner.steps)
 
 
 @pytest.mark.trio

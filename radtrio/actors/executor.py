@@ -35,6 +35,10 @@ class StepRunner(Protocol):
 
     def run(self, work: StepWork) -> StepResult: ...
 
+    def release_loop_threads(self) -> None:
+        """Called on the event-loop thread before each step: free what that thread holds
+        that would slow the step's worker thread down (its idle OpenMP pool on CPU)."""
+
 
 @dataclass
 class Outcome:
@@ -231,6 +235,7 @@ class Executor:
             task_status.started()
             async for step in inbox:
                 plan = step.plan
+                self.runner.release_loop_threads()
                 t0 = trio.current_time()
                 result = await trio.to_thread.run_sync(self._step, plan, limiter=self.limiter)
                 self.last_step_s = trio.current_time() - t0
