@@ -99,6 +99,8 @@ def test_mixed_batch_matches_hf_one_by_one(smollm2, reference):  # noqa: F811
     stats = engine.stats()
     # The shared system prompt was computed once and reused by the others.
     assert stats.total_cached_tokens >= (len(QUESTIONS) - 1) * 40
+    # and the decode steps read it once for all of them (the cascade path matched HF too)
+    assert engine.executor.runner.backend.shared_prefix_steps > 0
     assert stats.aborted_requests == 2
     engine.cache.check_integrity(idle=True)
     assert stats.used_slots == 0 and stats.free_slots + stats.evictable_slots == stats.pool_slots
