@@ -59,13 +59,13 @@ def plan_shared_prefixes(
             continue
         for r in rows:
             shared[r] = length
-        index = None if len(rows) == batch else torch.tensor(rows, dtype=torch.int64)
+        index = None if len(rows) == batch else torch.tensor(rows, device=slots.device)
         groups.append(PrefixGroup(index, block[0, :length].clone()))
     if not groups:
         return None
-    starts = torch.tensor(shared, dtype=torch.int64)
-    suffix_lens = torch.tensor(lens, dtype=torch.int64) - starts
-    cols = torch.arange(int(suffix_lens.max()))
+    starts = torch.tensor(shared, dtype=torch.int64, device=slots.device)
+    suffix_lens = torch.tensor(lens, dtype=torch.int64, device=slots.device) - starts
+    cols = torch.arange(max(n - s for n, s in zip(lens, shared, strict=True)), device=slots.device)
     valid = cols[None, :] < suffix_lens[:, None]
     source = (starts[:, None] + cols[None, :]).clamp_(max=slots.shape[1] - 1)
     suffix = torch.where(valid, slots.gather(1, source), 0)
