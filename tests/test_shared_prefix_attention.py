@@ -66,7 +66,7 @@ def test_one_shared_prefix_matches_the_reference_and_is_planned():
     seqs = make_slots([(40, [3, 1, 7, 2])], seed=1)
     out, ref, backend = decode(seqs, shared_prefix=True)
     assert torch.allclose(out.double(), ref, atol=1e-5, rtol=1e-5)
-    plan = backend._shared
+    plan = backend.shared_plan
     assert plan is not None and len(plan.groups) == 1
     assert plan.groups[0].rows is None  # every row shares it
     assert plan.groups[0].slots.tolist() == seqs[0][:40]
@@ -78,11 +78,11 @@ def test_groups_singletons_and_short_prefixes():
     seqs = make_slots([(50, [2, 5, 1]), (33, [4, 4]), (0, [60]), (5, [40, 41])], seed=2)
     out, ref, backend = decode(seqs, shared_prefix=True, seed=2)
     assert torch.allclose(out.double(), ref, atol=1e-5, rtol=1e-5)
-    plan = backend._shared
+    plan = backend.shared_plan
     assert [g.rows.tolist() for g in plan.groups] == [[0, 1, 2], [3, 4]]
     assert [len(g.slots) for g in plan.groups] == [50, 33]
     plain, _, plain_backend = decode(seqs, shared_prefix=False, seed=2)
-    assert plain_backend._shared is None
+    assert plain_backend.shared_plan is None
     assert torch.allclose(out, plain, atol=1e-5, rtol=1e-5)
 
 
@@ -91,7 +91,7 @@ def test_a_sequence_inside_anothers_prefix_keeps_a_slot_of_its_own():
     seqs = [long[:45], long]  # the first is a prefix of the second (a fork's parent)
     out, ref, backend = decode(seqs, shared_prefix=True, seed=3)
     assert torch.allclose(out.double(), ref, atol=1e-5, rtol=1e-5)
-    assert len(backend._shared.groups[0].slots) == 44  # below the shorter one's length
+    assert len(backend.shared_plan.groups[0].slots) == 44  # below the shorter one's length
 
 
 def test_bfloat16_close():
@@ -123,7 +123,7 @@ def test_any_sharing_pattern_matches_the_reference(groups, seed):
     seqs = make_slots(groups, seed)
     out, ref, backend = decode(seqs, shared_prefix=True, seed=seed)
     assert torch.allclose(out.double(), ref, atol=1e-5, rtol=1e-5)
-    plan = backend._shared
+    plan = backend.shared_plan
     planned = 0 if plan is None else sum(len(g.slots) for g in plan.groups)
     # a group is planned exactly when two or more sequences share >= 32 slots
     expected = sum(p for p, tails in groups if len(tails) > 1 and p >= 32)

@@ -51,6 +51,11 @@ class TorchAttentionBackend:
         self._mask: torch.Tensor | None = None  # decode: [B, 1, 1, max_len] bool, or None
         self._plans: list[_SeqPlan] = []
 
+    @property
+    def shared_plan(self) -> SharedPrefixPlan | None:
+        """The current decode step's shared-prefix plan (None: plain gathered attention)."""
+        return self._shared
+
     def prepare(self, batch: ForwardBatch) -> None:
         window = self.sliding_window
         device = batch.kv_indices.device
