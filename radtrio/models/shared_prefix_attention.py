@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from radtrio.models.slot_rows import gather_slots, padded_rows
+
 MIN_SHARED_TOKENS = 32  # a shorter common prefix is not worth the extra products
 
 
@@ -65,18 +67,10 @@ def plan_shared_prefixes(
         return None
     starts = torch.tensor(shared, dtype=torch.int64, device=slots.device)
     suffix_lens = torch.tensor(lens, dtype=torch.int64, device=slots.device) - starts
-    cols = torch.arange(max(n - s for n, s in zip(lens, shared, strict=True)), device=slots.device)
-    valid = cols[None, :] < suffix_lens[:, None]
-    source = (starts[:, None] + cols[None, :]).clamp_(max=slots.shape[1] - 1)
-    suffix = torch.where(valid, slots.gather(1, source), 0)
+    row_starts = torch.arange(batch, device=slots.device) * slots.shape[1] + starts
+    width = max(n - s for n, s in zip(lens, shared, strict=True))
+    suffix, valid = padded_rows(slots.reshape(-1), row_starts, suffix_lens, width)
     return SharedPrefixPlan(groups, suffix, valid[:, None, None, :])
-
-
-def gather_slots(cache: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-    """``cache[slots]`` (rows of ``[num_slots, kvh, hd]`` for a slot tensor of any shape)
-    through ``index_select``: on CPU 4x faster than advanced indexing for decode gathers."""
-    rows = cache.index_select(0, slots.reshape(-1))
-    return rows.view(*slots.shape, *cache.shape[1:])
 
 
 def shared_prefix_decode(

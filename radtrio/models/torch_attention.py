@@ -23,10 +23,10 @@ from radtrio.models.batch import ForwardBatch
 from radtrio.models.kv_pool import KVPool
 from radtrio.models.shared_prefix_attention import (
     SharedPrefixPlan,
-    gather_slots,
     plan_shared_prefixes,
     shared_prefix_decode,
 )
+from radtrio.models.slot_rows import gather_slots, padded_rows
 
 
 @dataclass
@@ -70,13 +70,11 @@ class TorchAttentionBackend:
                 self._idx = batch.kv_indices.view(1, -1)
                 self._mask = None
                 return
-            cols = torch.arange(max_len, device=device)
             lens_t = torch.tensor(lens, dtype=torch.int64, device=device)
-            valid = cols[None, :] < lens_t[:, None]  # [B, max_len]
             starts = batch.kv_indptr[:-1]
-            gather = (starts[:, None] + cols[None, :]).clamp_(max=batch.kv_indices.numel() - 1)
-            self._idx = torch.where(valid, batch.kv_indices[gather], 0)
+            self._idx, valid = padded_rows(batch.kv_indices, starts, lens_t, max_len)
             if windowed:
+                cols = torch.arange(max_len, device=device)
                 valid &= cols[None, :] > (lens_t[:, None] - 1 - window)
             self._mask = None if all(n == max_len for n in lens) and not windowed else valid
             if self._mask is not None:
