@@ -103,7 +103,7 @@ def weight_bytes(model: CausalLM) -> int:
     a few rows; the tied head reads the table once)."""
     total = model.final_norm.numel() + model.lm_head.numel()
     for layer in model.layers:
-        for t in (layer.input_norm, layer.qkv, layer.o_t, layer.post_norm, layer.gate_up):
+        for t in (layer.input_norm, layer.qkv_t, layer.o_t, layer.post_norm, layer.gate_up_t):
             total += t.numel()
         total += layer.down_t.numel()
         if layer.qkv_bias is not None:

@@ -23,6 +23,7 @@ from radtrio.cuda import ops
 from radtrio.models.attention_backend import AttentionBackend
 from radtrio.models.batch import ForwardBatch
 from radtrio.models.kv_pool import KVPool
+from radtrio.models.llama import project
 
 
 def supports(model: Any) -> bool:
@@ -59,7 +60,7 @@ def forward_cuda(
             h = ops.rms_norm(x, layer.input_norm, eps)
         else:
             h, x = ops.rms_norm(pending, layer.input_norm, eps, residual=x)
-        qkv = F.linear(h, layer.qkv, layer.qkv_bias)
+        qkv = project(h, layer.qkv_t, layer.qkv_bias)
         qk = qkv[:, :qk_width].view(T, nh + kvh, hd)
         ops.apply_rope_(qk, batch.positions, cos, sin)
         v = qkv[:, qk_width:].view(T, kvh, hd)
@@ -67,11 +68,11 @@ def forward_cuda(
         if fuse:  # residual add inside the next RMSNorm (one pass, no copy of x for beta=1)
             h, x = ops.rms_norm(torch.mm(o.reshape(T, q_width), layer.o_t), layer.post_norm,
                                 eps, residual=x)  # fmt: skip
-            pending = torch.mm(ops.silu_mul(F.linear(h, layer.gate_up)), layer.down_t)
+            pending = torch.mm(ops.silu_mul(torch.mm(h, layer.gate_up_t)), layer.down_t)
         else:
             x = torch.addmm(x, o.reshape(T, q_width), layer.o_t)
             h = ops.rms_norm(x, layer.post_norm, eps)
-            x = torch.addmm(x, ops.silu_mul(F.linear(h, layer.gate_up)), layer.down_t)
+            x = torch.addmm(x, ops.silu_mul(torch.mm(h, layer.gate_up_t)), layer.down_t)
 
     rows = None
     if batch.logits_indices is not None:

@@ -1,7 +1,9 @@
 """Our Llama-family forward pass (Llama, Mistral, Qwen2, SmolLM) over the KV-slot contract.
 
-Weights are kept fused the way the step runs them: one q/k/v projection, one gate/up
-projection; the residual adds ride inside the output GEMMs (``addmm``). Attention goes
+Weights are kept fused and laid out the way the step runs them: one q/k/v projection, one
+gate/up projection, each stored transposed (``[hidden, out]``, so the step is ``x @ W_t``:
+on CPU MKL runs that layout up to 1.7x faster than ``F.linear``'s ``x @ W.T`` at batch
+sizes 4-16); the residual adds ride inside the output GEMMs (``addmm``). Attention goes
 through an :class:`~radtrio.models.attention_backend.AttentionBackend`, which owns the
 reads and writes of the :class:`~radtrio.models.kv_pool.KVPool` slots.
 """
@@ -27,11 +29,11 @@ TensorGetter = Callable[[str], torch.Tensor]
 @dataclass
 class LayerWeights:
     input_norm: torch.Tensor  # [hidden]
-    qkv: torch.Tensor  # [(heads + 2 kv_heads) * head_dim, hidden]
+    qkv_t: torch.Tensor  # [hidden, (heads + 2 kv_heads) * head_dim] (q/k/v transposed)
     qkv_bias: torch.Tensor | None
     o_t: torch.Tensor  # [heads * head_dim, hidden] (o_proj transposed, for addmm)
     post_norm: torch.Tensor  # [hidden]
-    gate_up: torch.Tensor  # [2 * intermediate, hidden]
+    gate_up_t: torch.Tensor  # [hidden, 2 * intermediate] (gate/up transposed)
     down_t: torch.Tensor  # [intermediate, hidden] (down_proj transposed, for addmm)
 
 
@@ -90,8 +92,8 @@ class CausalLM:
         if self.lm_head is not self.embed:
             tensors.append(self.lm_head)
         for layer in self.layers:
-            tensors += [layer.input_norm, layer.qkv, layer.o_t, layer.post_norm]
-            tensors += [layer.gate_up, layer.down_t]
+            tensors += [layer.input_norm, layer.qkv_t, layer.o_t, layer.post_norm]
+            tensors += [layer.gate_up_t, layer.down_t]
             if layer.qkv_bias is not None:
                 tensors.append(layer.qkv_bias)
         return sum(t.numel() for t in tensors)
@@ -125,6 +127,9 @@ class CausalLM:
         def fused(names: list[str]) -> torch.Tensor:
             return torch.cat([load(n) for n in names], dim=0).contiguous()
 
+        def fused_t(names: list[str]) -> torch.Tensor:
+            return torch.cat([load(n) for n in names], dim=0).t().contiguous()
+
         layers = []
         for i in range(config.layers):
             p = f"model.layers.{i}."
@@ -135,11 +140,11 @@ class CausalLM:
             layers.append(
                 LayerWeights(
                     input_norm=load(p + "input_layernorm.weight").contiguous(),
-                    qkv=fused([att + f"{x}_proj.weight" for x in "qkv"]),
+                    qkv_t=fused_t([att + f"{x}_proj.weight" for x in "qkv"]),
                     qkv_bias=qkv_bias,
                     o_t=load(att + "o_proj.weight").t().contiguous(),
                     post_norm=load(p + "post_attention_layernorm.weight").contiguous(),
-                    gate_up=fused([p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),
+                    gate_up_t=fused_t([p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"]),
                     down_t=load(p + "mlp.down_proj.weight").t().contiguous(),
                 )
             )
@@ -181,7 +186,7 @@ class CausalLM:
         x = F.embedding(batch.input_ids, self.embed)  # residual stream [T, hidden]
         for i, layer in enumerate(self.layers):
             h = F.rms_norm(x, norm_shape, layer.input_norm, eps)
-            qkv = F.linear(h, layer.qkv, layer.qkv_bias)
+            qkv = project(h, layer.qkv_t, layer.qkv_bias)
             qk = qkv[:, :qk_width].view(T, qk_heads, hd)
             swapped = qk.unflatten(-1, (2, hd // 2)).flip(-2).flatten(-2)
             qk = torch.addcmul(qk * cos, swapped, sin)
@@ -189,7 +194,7 @@ class CausalLM:
             o = backend.forward(i, qk[:, :nh], qk[:, nh:], v, batch, pool, self.scale)
             x = torch.addmm(x, o.reshape(T, q_width), layer.o_t)
             h = F.rms_norm(x, norm_shape, layer.post_norm, eps)
-            gu = F.linear(h, layer.gate_up)
+            gu = torch.mm(h, layer.gate_up_t)
             act = F.silu(gu[:, :inter]) * gu[:, inter:]
             x = torch.addmm(x, act, layer.down_t)
 
@@ -199,6 +204,13 @@ class CausalLM:
             x = x[batch.last_token_rows()]
         h = F.rms_norm(x, norm_shape, self.final_norm, eps)
         return F.linear(h, self.lm_head).float()
+
+
+def project(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ weight_t (+ bias)`` for a transposed ``[in, out]`` weight."""
+    if bias is None:
+        return torch.mm(x, weight_t)
+    return torch.addmm(bias, x, weight_t)
 
 
 def _cuda_step(model: CausalLM) -> Callable[..., torch.Tensor] | None:
