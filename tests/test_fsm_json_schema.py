@@ -198,7 +198,7 @@ def test_oneof_overlap_refused():
     [
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
         ({"properties": {"a": {"not": {"minimum": 3}}}}, "not", "#/properties/a/not"),
-        ({"type": "string", "format": "credit-card"}, "format", "#"),
+        ({"type": "string", "format": "regex"}, "format", "#"),
         (
             {"properties": {"x": {"dependentRequired": {"a": ["b"]}}}},
             "dependentRequired",
@@ -232,6 +232,23 @@ def test_formats_and_patterns():
     )
     check({"type": "string", "format": "ipv4"}, ["192.168.0.1"], ["256.1.1.1", "01.1.1.1"])
     check({"type": "string", "format": "email"}, ["a.b@example.com"], ["a@", "@b.com"])
+    check(
+        {"type": "string", "format": "uri"},
+        ["http://example.com:8080/p?q=1#f", "urn:isbn:0451450523", "ldap://[2001:db8::7]/c=GB"],
+        ["http://example.com:abc/path", "//example.com", "http://a b.com"],
+    )
+    check({"type": "string", "format": "uri-reference"}, ["../a/b?c", "#frag", ""], ["\\\\x"])
+    ipv6 = ["::1", "2001:db8::7", "::ffff:1.2.3.4"]
+    check({"type": "string", "format": "ipv6"}, ipv6, ["1::2::3"])
+    durations = ["P1Y2M3DT4H5M6S", "P2W", "PT1M"]
+    check({"type": "string", "format": "duration"}, durations, ["P", "P1Y2W"])
+    check({"type": "string", "format": "json-pointer"}, ["", "/a~1b/0"], ["a", "/~2"])
+    check({"type": "string", "format": "uri-template"}, ["/u/{id}{?q,lang}"], ["/u/{id"])
+
+
+def test_unknown_format_is_an_annotation():
+    # draft 2020-12: a format JSON Schema does not define does not constrain the string
+    check({"type": "string", "format": "credit-card"}, ["anything", ""], [3])
     # pattern is a search, unanchored unless ^/$; escapes as json.dumps writes them
     check({"type": "string", "pattern": "ab"}, ["xxabyy", "ab"], ["a b"])
     check(

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 from radtrio.fsm import json_numbers as jn
 from radtrio.fsm.automaton import DFA, AutomatonTooLarge, compile_ast, is_empty, product, time_limit
 from radtrio.fsm.grammar import Grammar, GrammarBuilder, GrammarConflict
+from radtrio.fsm.json_formats import format_regex
 from radtrio.fsm.regex_parser import (
     EMPTY,
     N_alt,
@@ -130,24 +131,6 @@ SUPPORTED = {
     "$recursiveAnchor",
 }
 
-FORMATS = {
-    "date": r"(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
-    r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
-    r"|02-(?:0[1-9]|1\d|2[0-8]))|(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)",
-    "time": r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
-    "email": r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,}",
-    "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
-    r"-[0-9a-fA-F]{12}",
-    "ipv4": r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)",
-    "hostname": r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,8}",
-    "uri": r"[A-Za-z][A-Za-z0-9+.-]*:(?://(?:[A-Za-z0-9._~!$&'()*+,;=:-]|%[0-9A-Fa-f]{2})*)?"
-    r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]"
-    r"|%[0-9A-Fa-f]{2})*)?(?:#(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?",
-}
-FORMATS["date-time"] = FORMATS["date"] + "T" + FORMATS["time"]
-
 _JSON_ESCAPES = {
     0x22: '\\"',
     0x5C: "\\\\",
@@ -177,6 +160,12 @@ def json_chars(ranges) -> Any:
 @functools.lru_cache(maxsize=4096)
 def _json_chars_dfa(ranges: tuple) -> Any:
     return compile_ast(_json_chars_ast(ranges))
+
+
+@functools.lru_cache(maxsize=64)
+def _format_dfa(regex: str) -> DFA:
+    """The JSON-escaped string body of a ``format`` regex (built once per process)."""
+    return compile_ast(json_escape_ast(parse_regex(regex, "ecma")))
 
 
 def _json_chars_ast(ranges) -> Any:
@@ -1012,11 +1001,14 @@ class SchemaCompiler:
             except RegexError as e:
                 self.unsupported("pattern", ptr, f"{p!r}: {e}")
         fmt = schema.get("format")
-        if fmt is not None:
-            if fmt in FORMATS:
-                contents.append(json_escape_ast(parse_regex(FORMATS[fmt], "ecma")))
-            else:
+        if isinstance(fmt, str):
+            try:
+                regex = format_regex(fmt)
+            except KeyError:
                 self.unsupported("format", ptr, f"{fmt!r} is not supported")
+            else:
+                if regex is not None:  # None: not a JSON Schema format, an annotation only
+                    contents.append(("dfa", _format_dfa(regex)))
         if not contents:
             if self.use_counters and (lo > COUNTER_THRESHOLD or (hi or 0) > COUNTER_THRESHOLD):
                 return ("call", self._string_rule(lo, hi))
