@@ -375,3 +375,67 @@ def test_pattern_properties_split_keys_by_pattern():
 
 def test_double_negation():
     check({"not": {"not": {"type": "integer"}}}, [1, 0], ["1", None, 1.5])
+
+
+def test_min_properties_counts_every_member():
+    props = {"a": {"type": "integer"}, "b": {"type": "integer"}}
+    closed = {"type": "object", "properties": props, "additionalProperties": False}
+    check({**closed, "minProperties": 1}, [{"a": 1}, {"b": 2}, {"a": 1, "b": 2}], [{}])
+    check({**closed, "minProperties": 2}, [{"a": 1, "b": 2}], [{}, {"a": 1}, {"b": 2}])
+    check({**closed, "minProperties": 3}, [], [{"a": 1, "b": 2}])  # cannot be met: no value
+    two_or_more = [{"x": 1, "y": 2}, {"x": 1, "y": 2, "z": 3}]
+    check({"type": "object", "minProperties": 2}, two_or_more, [{}, {"x": 1}])
+    required_a = {"properties": props, "required": ["a"], "minProperties": 2}
+    check(required_a, [{"a": 1, "b": 2}, {"a": 1, "q": None}], [{"a": 1}])
+
+
+def test_dependent_required_both_spellings():
+    props = {k: {"type": "integer"} for k in "abc"}
+    for keyword in ("dependentRequired", "dependencies"):
+        schema = {"type": "object", "properties": props, keyword: {"a": ["c"], "b": ["c"]}}
+        good = [{}, {"c": 1}, {"a": 1, "c": 3}, {"a": 1, "b": 2, "c": 3}, {"b": 1, "c": 1}]
+        check(schema, good, [{"a": 1}, {"b": 2}, {"a": 1, "b": 2}])
+    # a required trigger makes its dependents required
+    required_a = {"properties": props, "required": ["a"], "dependentRequired": {"a": ["b"]}}
+    check(required_a, [{"a": 1, "b": 2}], [{"a": 1}, {"b": 2}])
+
+
+def test_dependencies_with_schemas_are_still_refused():
+    with pytest.raises(SchemaError) as e:
+        compile_json_schema(json.dumps({"properties": {"a": {}}, "dependencies": {"a": {}}}))
+    assert e.value.keyword == "dependencies"
+
+
+def test_two_integer_multiple_of_merge_to_their_lcm():
+    check({"allOf": [{"multipleOf": 4}, {"multipleOf": 6}]}, [0, 12, -24], [4, 6, 18])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    min_members=st.integers(0, 4),
+    dependent=st.dictionaries(
+        st.sampled_from("abcd"), st.lists(st.sampled_from("abcd"), max_size=2), max_size=2
+    ),
+    required=st.lists(st.sampled_from("abcd"), max_size=2, unique=True),
+    closed=st.booleans(),
+    present=st.lists(st.sampled_from("abcdxy"), unique=True),
+)
+def test_object_counts_and_dependencies_match_jsonschema(
+    min_members, dependent, required, closed, present
+):
+    """Objects over keys a-d (and extras x, y) in schema order, against the jsonschema
+    package's verdict for minProperties + dependentRequired + required."""
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {k: {"type": "integer"} for k in "abcd"},
+        "required": required,
+        "minProperties": min_members,
+        "dependentRequired": dependent,
+        "additionalProperties": not closed,
+    }
+    g = compile_json_schema(json.dumps(schema))
+    instance = {k: 1 for k in "abcdxy" if k in present}
+    expected = jsonschema.Draft202012Validator(schema).is_valid(instance)
+    assert g.matches(compact(instance)) == expected, (schema, instance)

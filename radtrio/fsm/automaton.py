@@ -209,44 +209,69 @@ class NFA:
 
     def _props(self, node) -> tuple[int, int]:
         """Object members in a fixed order, optional ones skippable, commas only between
-        present members: states F (nothing emitted yet) and R (something emitted)."""
-        _, entries, sep, extra = node
+        present members, then any number of ``extra`` members; at least ``min_members`` in
+        all. ``level[j]`` is the state after j members (the top level counts "that many or
+        more"; without a minimum the levels are "none yet" and "some")."""
+        _, entries, sep, extra, min_members = node
+        top = max(min_members, 1)
         s, e = self.new(), self.new()
-        F: int | None = s
-        R: int | None = None
+        level: list[int | None] = [s] + [None] * top
         for kv, required in entries:
-            q, r2 = self.new(), self.new()
-            if F is not None:
-                self.ep(F, q)
-            if R is not None:
-                ss, se = self.build(sep)
-                self.ep(R, ss)
-                self.ep(se, q)
-            ks, ke = self.build(kv)
-            self.ep(q, ks)
-            self.ep(ke, r2)
-            if required:
-                F = None
-            elif R is not None:
-                self.ep(R, r2)
-            R = r2
+            nxt: list[int | None] = [None] * (top + 1)
+            for k in range(1, top + 1):
+                sources = [
+                    (at, j) for j, at in enumerate(level) if at is not None and min(j + 1, top) == k
+                ]
+                if not sources:
+                    continue
+                q = self._after_member_sep(sep, sources)
+                ks, ke = self.build(kv)
+                self.ep(q, ks)
+                nxt[k] = self.new()
+                self.ep(ke, nxt[k])
+            if not required:
+                for j, at in enumerate(level):
+                    if at is not None:
+                        if nxt[j] is None:
+                            nxt[j] = self.new()
+                        self.ep(at, nxt[j])
+            level = nxt
+        after_extra: list[int | None] = [None] * (top + 1)
         if extra is not None:
-            qx, x = self.new(), self.new()
-            if F is not None:
-                self.ep(F, qx)
-            for src in ([R] if R is not None else []) + [x]:
-                ss, se = self.build(sep)
-                self.ep(src, ss)
-                self.ep(se, qx)
-            ks, ke = self.build(extra)
-            self.ep(qx, ks)
-            self.ep(ke, x)
-            self.ep(x, e)
-        if F is not None:
-            self.ep(F, e)
-        if R is not None:
-            self.ep(R, e)
+            after_extra = [None] + [self.new() for _ in range(top)]
+            for k in range(1, top + 1):
+                sources = [
+                    (state, j)
+                    for states in (level, after_extra)
+                    for j, state in enumerate(states)
+                    if state is not None and min(j + 1, top) == k
+                ]
+                if not sources:
+                    continue
+                q = self._after_member_sep(sep, sources)
+                ks, ke = self.build(extra)
+                self.ep(q, ks)
+                self.ep(ke, after_extra[k])
+        for states in (level, after_extra):
+            for j, state in enumerate(states):
+                if state is not None and j >= min_members:
+                    self.ep(state, e)
         return s, e
+
+    def _after_member_sep(self, sep, sources: list[tuple[int, int]]) -> int:
+        """A state where the next member starts, reached from each (state, members so far):
+        directly from the start, through one shared separator otherwise."""
+        q = self.new()
+        later = [state for state, j in sources if j > 0]
+        for state, j in sources:
+            if j == 0:
+                self.ep(state, q)
+        if later:
+            ss, se = self.build(sep)
+            for state in later:
+                self.ep(state, ss)
+            self.ep(se, q)
+        return q
 
     def csr(self) -> tuple[np.ndarray, ...]:
         """(eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst), int32."""

@@ -44,6 +44,8 @@ WS_MAX = 20
 EAGER_DFA_NODES = 400  # subschema ASTs at least this large are compiled on their own
 COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
 MAX_KEY_PATTERNS = 4  # patternProperties entries (keys are split into 2**n regions)
+MAX_MIN_PROPERTIES = 8  # minProperties: the members NFA keeps one copy per count below it
+MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presence choice
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 
 ANNOTATIONS = {
@@ -553,9 +555,12 @@ class SchemaCompiler:
             elif k == "uniqueItems":
                 out[k] = bool(va) or bool(vb)
             elif k == "multipleOf":
-                out[k] = va if va == vb else None
-                if va != vb:
-                    self.unsupported(k, ptr, "two different multipleOf values")
+                out[k] = _common_multiple(va, vb)
+                if out[k] is None:
+                    self.unsupported(k, ptr, f"{va!r} and {vb!r} have no integer common multiple")
+                    out[k] = va
+            elif k in ("dependentRequired", "dependencies") and _key_lists(va) and _key_lists(vb):
+                out[k] = {t: list(dict.fromkeys(va.get(t, []) + vb.get(t, []))) for t in va | vb}
             elif k == "nullable":
                 out[k] = bool(va) and bool(vb)
             elif k == "_patterns":
@@ -1168,18 +1173,23 @@ class SchemaCompiler:
         key_patterns = self._key_patterns(pattern_props, ptr)
         if schema.get("propertyNames") not in (None, True, {}):
             self.unsupported("propertyNames", ptr)
-        for k in ("dependentRequired", "dependencies", "dependentSchemas"):
-            if schema.get(k):
-                self.unsupported(k, ptr)
         names = list(props)
         for r in required:
             if r not in props:
                 names.append(r)
+        dependent = self._dependent_required(schema, names, ptr)
         req = set(required)
-        min_p = schema.get("minProperties")
+        min_p = schema.get("minProperties") or 0
         max_p = schema.get("maxProperties")
-        if min_p is not None and min_p > len(req):
-            self.unsupported("minProperties", ptr, f"{min_p} above the number of required keys")
+        if isinstance(min_p, float) and min_p.is_integer():
+            min_p = int(min_p)
+        if isinstance(min_p, bool) or not isinstance(min_p, int) or min_p < 0:
+            raise SchemaError(
+                "minProperties", ptr, f"must be a non-negative integer, got {min_p!r}"
+            )
+        if min_p > MAX_MIN_PROPERTIES:
+            self.unsupported("minProperties", ptr, f"{min_p} is above {MAX_MIN_PROPERTIES}")
+            min_p = 0
         if max_p is not None and not (
             additional is False and not key_patterns and len(names) <= max_p
         ):
@@ -1201,11 +1211,83 @@ class SchemaCompiler:
             if v == NOTHING and name not in req:
                 continue
             kv = N_cat(N_lit(_dumps(name)), ws, N_lit(":"), ws, v)
-            entries.append((kv, name in req))
+            entries.append((name, kv, name in req))
         extra = self._extra_members(names, key_patterns, additional, ptr)
+        if extra is None and min_p > len(entries):
+            return NOTHING  # fewer possible members than minProperties asks for
         sep = N_cat(ws, N_lit(","), ws)
-        body = ("props", entries, sep, extra)
+        bodies = [
+            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p)
+            for variant in _dependency_variants(entries, dependent)
+        ]
+        if not bodies:
+            return NOTHING
+        body = bodies[0] if len(bodies) == 1 else N_alt(*bodies)
         return N_cat(N_lit("{"), ws, body, ws, N_lit("}"))
+
+    def _dependent_required(self, schema: dict, names: list[str], ptr: str) -> dict:
+        """dependentRequired (and draft-7 ``dependencies`` with key lists): trigger -> keys,
+        for triggers that are declared properties (others refused by name)."""
+        out: dict[str, list[str]] = {}
+        for k in ("dependentRequired", "dependencies"):
+            deps = schema.get(k)
+            if not deps:
+                continue
+            if not _key_lists(deps):
+                self.unsupported(k, ptr, "(only lists of required keys)")
+                continue
+            for trigger, keys in deps.items():
+                if trigger not in names or any(key not in names for key in keys):
+                    self.unsupported(k, ptr, f"{trigger!r}: only declared properties")
+                    continue
+                out.setdefault(trigger, [])
+                out[trigger] += [key for key in keys if key != trigger]
+        if schema.get("dependentSchemas"):
+            self.unsupported("dependentSchemas", ptr)
+        if len(out) > MAX_DEPENDENT_TRIGGERS:
+            self.unsupported("dependentRequired", ptr, f"more than {MAX_DEPENDENT_TRIGGERS} keys")
+            return {}
+        return out
+
+
+def _key_lists(deps: Any) -> bool:
+    """Whether a dependencies value maps keys to lists of key names (not to schemas)."""
+    return isinstance(deps, dict) and all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in deps.values()
+    )
+
+
+def _common_multiple(a: Any, b: Any) -> Any:
+    """The least common multiple of two positive integer-valued multipleOf values, else None
+    (non-integers only when equal)."""
+    if a == b:
+        return a
+    da, db = Decimal(str(a)), Decimal(str(b))
+    if da != da.to_integral_value() or db != db.to_integral_value() or da <= 0 or db <= 0:
+        return None
+    return math.lcm(int(da), int(db))
+
+
+def _dependency_variants(entries: list, dependent: dict) -> list[list]:
+    """The member lists of an object with dependentRequired, one per choice of which trigger
+    keys are present (disjoint languages): an absent trigger is dropped, a present one and
+    its dependent keys become required. A choice that contradicts ``required`` is left out."""
+    variants = [entries]
+    for trigger, keys in dependent.items():
+        nxt = []
+        for variant in variants:
+            present = {name for name, _, _ in variant}
+            if trigger not in present:
+                nxt.append(variant)
+                continue
+            absent = [e for e in variant if e[0] != trigger]
+            if not any(r for name, _, r in variant if name == trigger):
+                nxt.append(absent)
+            if all(key in present for key in keys):
+                need = {trigger, *keys}
+                nxt.append([(n, kv, r or n in need) for n, kv, r in variant])
+        variants = nxt
+    return variants
 
 
 def _subsets(k: int) -> list[tuple[list[int], list[int]]]:
