@@ -439,3 +439,57 @@ def test_object_counts_and_dependencies_match_jsonschema(
     instance = {k: 1 for k in "abcdxy" if k in present}
     expected = jsonschema.Draft202012Validator(schema).is_valid(instance)
     assert g.matches(compact(instance)) == expected, (schema, instance)
+
+
+_SIDE = st.fixed_dictionaries(
+    {},
+    optional={
+        "properties": st.dictionaries(
+            st.sampled_from(["a", "xa"]),
+            st.sampled_from([{"type": "integer"}, {"minimum": 2}, {"type": "string"}]),
+            max_size=2,
+        ),
+        "patternProperties": st.dictionaries(
+            st.sampled_from(["^x", "a$"]),
+            st.sampled_from([{"type": "integer"}, {"minimum": 2}]),
+            min_size=1,
+            max_size=2,
+        ),
+        "additionalProperties": st.sampled_from([True, False, {"type": "integer"}]),
+    },
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    a=_SIDE,
+    b=_SIDE,
+    instance=st.dictionaries(
+        st.sampled_from(["a", "xa", "xb", "q"]), st.sampled_from([1, 3, "s"]), max_size=4
+    ),
+)
+def test_allof_with_pattern_properties_matches_jsonschema(a, b, instance):
+    """allOf of two object schemas with properties / patternProperties /
+    additionalProperties, merged exactly or refused by name, against jsonschema."""
+    import jsonschema
+
+    from radtrio.fsm.conformance import compile_or_refuse, emit
+
+    schema = {"type": "object", "allOf": [a, b]}
+    g, refused = compile_or_refuse(schema)
+    if g is None:
+        assert refused == "patternProperties", refused
+        return
+    expected = jsonschema.Draft202012Validator(schema).is_valid(instance)
+    text = emit(instance, schema)
+    assert g.matches(text.encode()) == expected, (schema, text)
+
+
+def test_allof_pattern_properties_merged():
+    schema = {
+        "allOf": [
+            {"type": "object", "patternProperties": {"^x-": {"type": "string"}}},
+            {"properties": {"a": {"type": "integer"}}, "additionalProperties": False},
+        ]
+    }
+    check(schema, [{}, {"a": 1}], [{"x-1": "s"}, {"a": 1, "b": 2}])

@@ -594,17 +594,53 @@ class SchemaCompiler:
             for s in (a, b)
             for k in ("properties", "additionalProperties", "patternProperties")
         ):
-            if a.get("patternProperties") or b.get("patternProperties"):
-                self.unsupported("patternProperties", ptr, "cannot be merged (allOf)")
             pa, pb = a.get("properties", {}), b.get("properties", {})
             aa, ab = a.get("additionalProperties", True), b.get("additionalProperties", True)
             props = {}
             for name in list(pa) + [n for n in pb if n not in pa]:
-                props[name] = self.merge(pa.get(name, aa), pb.get(name, ab), ptr)
+                props[name] = self.merge(
+                    self._member_schema(a, name, ptr), self._member_schema(b, name, ptr), ptr
+                )
             out["properties"] = props
             out["additionalProperties"] = self.merge(aa, ab, ptr)
-            if a.get("patternProperties") or b.get("patternProperties"):
-                out["patternProperties"] = a.get("patternProperties") or b.get("patternProperties")
+            patterns = self._merge_pattern_properties(a, b, ptr)
+            out.pop("patternProperties", None)
+            if patterns:
+                out["patternProperties"] = patterns
+        return out
+
+    def _member_schema(self, s: dict, name: str, ptr: str) -> Any:
+        """What schema ``s`` asks of a member named ``name``: its property schema and every
+        matching patternProperties schema, or additionalProperties when neither applies."""
+        parts = [s["properties"][name]] if name in s.get("properties", {}) else []
+        for dfa, sub in self._key_patterns(s.get("patternProperties") or {}, ptr):
+            if dfa.matches(_dumps(name).encode("utf-8")):
+                parts.append(sub)
+        if not parts:
+            return s.get("additionalProperties", True)
+        return parts[0] if len(parts) == 1 else {"allOf": parts}
+
+    def _merge_pattern_properties(self, a: dict, b: dict, ptr: str) -> dict:
+        """patternProperties of allOf(a, b) for keys neither names. A key matching only a's
+        patterns must also satisfy b's additionalProperties: folded into a's pattern schemas
+        when b has no patterns, else b's additionalProperties must allow anything."""
+        pa, pb = a.get("patternProperties") or {}, b.get("patternProperties") or {}
+        out: dict[str, Any] = {}
+        for mine, theirs, other in ((pa, pb, b), (pb, pa, a)):
+            if not mine:
+                continue
+            extra = other.get("additionalProperties", True)
+            free = extra is True or extra == {}
+            if theirs and not free:
+                self.unsupported(
+                    "patternProperties", ptr, "both sides of an allOf have patterns and one "
+                    "also has additionalProperties"
+                )  # fmt: skip
+            for pattern, sub in mine.items():
+                parts = [sub] if free or theirs else [sub, extra]
+                if pattern in out:
+                    parts = [out[pattern], *parts]
+                out[pattern] = parts[0] if len(parts) == 1 else {"allOf": parts}
         return out
 
     def _deref(self, s: Any, ptr: str) -> Any:
