@@ -413,7 +413,7 @@ class SchemaCompiler:
                 bp = f"{ptr}/{key}/{i}"
                 branches.append((self.merge(siblings, br, bp) if siblings else br, bp))
             if key == "oneOf":
-                self._check_disjoint([b for b, _ in branches], ptr)
+                branches = self._exactly_one(branches, branches_src, ptr)
             return N_alt(*[self.value(b, bp) for b, bp in branches])
         if "not" in schema:
             rest = {k: v for k, v in schema.items() if k != "not"}
@@ -710,7 +710,11 @@ class SchemaCompiler:
             and len(neg["required"]) == 1
         ):
             name = neg["required"][0]
+            # "required" holds for every non-object, so its negation is an object without it
+            if "object" not in self._types(rest):
+                return False
             out = dict(rest)
+            out["type"] = "object"
             props = dict(out.get("properties", {}))
             props[name] = False
             out["properties"] = props
@@ -731,7 +735,14 @@ class SchemaCompiler:
             return []
         if "enum" in s or "const" in s:
             vals = s.get("enum", []) if "enum" in s else [s["const"]]
-            return sorted({_json_type(v) for v in vals})
+            found = {_json_type(v) for v in vals}
+            if "type" in s:  # a value must also have a declared type
+                t = s["type"]
+                declared = {t} if isinstance(t, str) else set(t)
+                if "number" in declared:
+                    declared.add("integer")
+                found &= declared
+            return sorted(found)
         t = s.get("type")
         if t is None:
             types = list(ALL_TYPES) + ["integer"]
@@ -808,6 +819,32 @@ class SchemaCompiler:
         if _has_call(ast):
             return None
         return compile_ast(ast)
+
+    def _exactly_one(
+        self, branches: list[tuple[Any, str]], raw: list, ptr: str
+    ) -> list[tuple[Any, str]]:
+        """oneOf branches (merged with their siblings; ``raw``: as written) as disjoint anyOf
+        branches: as they are when provably disjoint, else each one with the others negated
+        (``A and not B and not C ...``) where ``not`` of every branch can be written exactly;
+        otherwise refused (keyword oneOf)."""
+        try:
+            self._check_disjoint([b for b, _ in branches], ptr)
+            return branches
+        except SchemaError as overlap:
+            out = []
+            for i, (branch, bp) in enumerate(branches):
+                acc = self._deref(branch, bp)
+                for j, other in enumerate(raw):
+                    if j == i or acc is False:
+                        continue
+                    if not isinstance(acc, dict):
+                        raise overlap from None
+                    try:
+                        acc = self.apply_not(acc, other, f"{ptr}/oneOf/{j}")
+                    except SchemaError:
+                        raise overlap from None
+                out.append((acc, bp))
+            return out
 
     def _check_disjoint(self, branches: list, ptr: str) -> None:
         for i in range(len(branches)):
