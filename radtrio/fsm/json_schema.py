@@ -832,18 +832,18 @@ class SchemaCompiler:
             return branches
         except SchemaError as overlap:
             out = []
-            for i, (branch, bp) in enumerate(branches):
-                acc = self._deref(branch, bp)
-                for j, other in enumerate(raw):
-                    if j == i or acc is False:
-                        continue
-                    if not isinstance(acc, dict):
-                        raise overlap from None
-                    try:
+            try:
+                for i, (branch, bp) in enumerate(branches):
+                    acc = self._deref(branch, bp)
+                    for j, other in enumerate(raw):
+                        if j == i or acc is False:
+                            continue
+                        if not isinstance(acc, dict):
+                            raise overlap
                         acc = self.apply_not(acc, other, f"{ptr}/oneOf/{j}")
-                    except SchemaError:
-                        raise overlap from None
-                out.append((acc, bp))
+                    out.append((acc, bp))
+            except SchemaError:
+                raise overlap from None
             return out
 
     def _check_disjoint(self, branches: list, ptr: str) -> None:
