@@ -112,6 +112,9 @@ class Constraint(msgspec.Struct, omit_defaults=True, kw_only=True):
     # Generate only the properties a schema names where it leaves additionalProperties
     # open (like SGLang/xgrammar's strict mode); False keeps the schema's exact semantics.
     json_strict: bool = True
+    # Ignore the JSON Schema keywords radtrio cannot compile exactly (uniqueItems, if, ...)
+    # instead of refusing the request; the output may then break those keywords.
+    json_lenient: bool = False
 
     def validate(self) -> None:
         given = [

@@ -175,3 +175,12 @@ def test_apply_token_bitmask_matches_reference():
     wide = torch.randn(B, W * 32 + 7, generator=gen)
     apply_token_bitmask(wide, bitmask)
     assert torch.isinf(wide[:, W * 32 :]).all()
+
+
+def test_json_lenient_ignores_what_strict_mode_refuses():
+    schema = '{"type": "array", "items": {"type": "integer"}, "uniqueItems": true}'
+    idx = smollm2_index()
+    with pytest.raises(RequestError, match="uniqueItems"):
+        compile_constraint(Constraint(json_schema=schema), idx)
+    cc = compile_constraint(Constraint(json_schema=schema, json_lenient=True), idx)
+    assert cc.matches(b"[1,2]") and cc.matches(b"[1,1]") and not cc.matches(b'["a"]')

@@ -129,6 +129,7 @@ def compile_constraint(
         if constraint.choices is not None
         else constraint.json_schema or ""
     )
+    lenient = lenient or constraint.json_lenient
     key = (kind, text, constraint.flexible_whitespace, lenient)
     cache: OrderedDict = index.compiled_cache  # type: ignore[assignment]
     hit = cache.get(key)
