@@ -250,6 +250,8 @@ def test_formats_and_patterns():
 def test_unknown_format_is_an_annotation():
     # draft 2020-12: a format JSON Schema does not define does not constrain the string
     check({"type": "string", "format": "credit-card"}, ["anything", ""], [3])
+    with pytest.raises(SchemaError, match="format.*must be a string"):
+        compile_json_schema(json.dumps({"type": "string", "format": 5}))
     # pattern is a search, unanchored unless ^/$; escapes as json.dumps writes them
     check({"type": "string", "pattern": "ab"}, ["xxabyy", "ab"], ["a b"])
     check(
@@ -494,6 +496,14 @@ def test_allof_pattern_properties_merged():
         ]
     }
     check(schema, [{}, {"a": 1}], [{"x-1": "s"}, {"a": 1, "b": 2}])
+    # a pattern of one side matching a key the other side names (with additionalProperties
+    # false) cannot take that side's additionalProperties: refused rather than wrong
+    named = {"properties": {"xa": {"type": "integer"}}, "additionalProperties": False}
+    with pytest.raises(SchemaError) as e:
+        compile_json_schema(
+            json.dumps({"allOf": [{"patternProperties": {"^x": {"type": "integer"}}}, named]})
+        )
+    assert e.value.keyword == "patternProperties"
 
 
 _ONE_OF_BRANCHES = [

@@ -636,6 +636,19 @@ class SchemaCompiler:
                     "patternProperties", ptr, "both sides of an allOf have patterns and one "
                     "also has additionalProperties"
                 )  # fmt: skip
+            if not free and not theirs:
+                # the fold would also reach the other side's named keys that match these
+                # patterns, which answer to their own property schema, not additionalProperties
+                named = other.get("properties", {})
+                if any(
+                    dfa.matches(_dumps(name).encode("utf-8"))
+                    for dfa, _ in self._key_patterns(mine, ptr)
+                    for name in named
+                ):
+                    self.unsupported(
+                        "patternProperties", ptr, "a pattern of one allOf side matches a "
+                        "property the other side names beside its additionalProperties"
+                    )  # fmt: skip
             for pattern, sub in mine.items():
                 parts = [sub] if free or theirs else [sub, extra]
                 if pattern in out:
@@ -1079,7 +1092,9 @@ class SchemaCompiler:
             except RegexError as e:
                 self.unsupported("pattern", ptr, f"{p!r}: {e}")
         fmt = schema.get("format")
-        if isinstance(fmt, str):
+        if fmt is not None and not isinstance(fmt, str):
+            raise SchemaError("format", ptr, f"must be a string, got {fmt!r}")
+        if fmt is not None:
             try:
                 regex = format_regex(fmt)
             except KeyError:
