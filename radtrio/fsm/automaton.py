@@ -20,6 +20,10 @@ from radtrio.types import RequestError
 
 MAX_DFA_STATES = 200_000
 MAX_NFA_STATES = 2_000_000
+# Moore's refinement is faster on small DFAs (no predecessor lists to build), Hopcroft's on
+# large ones: measured on the DFAs of 494 MaskBench schemas, Hopcroft loses below ~4k states
+# and halves the time above (12.1 s against 23.7 s for the 39 largest)
+HOPCROFT_ABOVE = 4096
 
 _UTF8_BOUNDS = ((0, 0x7F, 1), (0x80, 0x7FF, 2), (0x800, 0xFFFF, 3), (0x10000, 0x10FFFF, 4))
 
@@ -408,7 +412,8 @@ def trim(dfa: DFA) -> DFA:
 
 
 def minimize(dfa: DFA) -> DFA:
-    """Moore partition refinement (numba); the start state stays 0, states in BFS order."""
+    """Minimal DFA (numba): Moore's partition refinement, or Hopcroft's algorithm above
+    HOPCROFT_ABOVE states; the start state stays 0, states in BFS order."""
     n = dfa.n
     labels = sorted({k for cd in dfa.calls for k in cd})
     ctab = np.full((n, len(labels)), -1, dtype=np.int32)
@@ -416,7 +421,8 @@ def minimize(dfa: DFA) -> DFA:
         for s, cd in enumerate(dfa.calls):
             if k in cd:
                 ctab[s, j] = cd[k]
-    cls, m, reps = sk.minimize(dfa.trans, dfa.accept, ctab)
+    kernel = sk.minimize_hopcroft if n > HOPCROFT_ABOVE else sk.minimize
+    cls, m, reps = kernel(dfa.trans, dfa.accept, ctab)
     if m == n and (cls == np.arange(n)).all():
         return dfa
     remap = np.append(cls, -1).astype(np.int32)

@@ -435,36 +435,7 @@ def minimize(trans, accept, ctab):
         if c2 == count:
             break
         count = c2
-    # renumber classes in BFS order from state 0
-    order = np.full(count, -1, dtype=np.int64)
-    rep_of = np.empty(count, dtype=np.int64)
-    queue = np.empty(count, dtype=np.int64)
-    order[cls[0]] = 0
-    rep_of[0] = 0
-    queue[0] = 0
-    m = 1
-    qi = 0
-    while qi < m:
-        s = queue[qi]
-        qi += 1
-        for b in range(256):
-            t = trans[s, b]
-            if t >= 0 and order[cls[t]] < 0:
-                order[cls[t]] = m
-                rep_of[m] = t
-                queue[m] = t
-                m += 1
-        for q in range(L):
-            t = ctab[s, q]
-            if t >= 0 and order[cls[t]] < 0:
-                order[cls[t]] = m
-                rep_of[m] = t
-                queue[m] = t
-                m += 1
-    out = np.empty(n, dtype=np.int64)
-    for s in range(n):
-        out[s] = order[cls[s]]
-    return out, m, rep_of[:m]
+    return _bfs_classes(trans, ctab, cls, count)
 
 
 @njit(cache=True, nogil=True)
@@ -524,3 +495,158 @@ def product(ta, aa, tb, ab, diff, max_states):
         acc[i] = aa[p] and (in_b if not diff else not in_b)
         i += 1
     return n, trans[:n], acc[:n]
+
+
+@njit(cache=True, nogil=True)
+def minimize_hopcroft(trans, accept, ctab):
+    """The same partition as :func:`minimize` by Hopcroft's algorithm, O(w n log n) for w
+    letters (distinct byte columns and call labels) instead of a round per state of depth.
+    A missing transition goes to a sink kept in a class of its own (as Moore's -1 is)."""
+    n = trans.shape[0]
+    cols = distinct_columns(trans)
+    nc = cols.shape[0]
+    w = nc + ctab.shape[1]
+    big_n = n + 1  # states plus the sink
+    sink = n
+    # predecessors per (letter, target), CSR
+    ptr = np.zeros(w * big_n + 1, dtype=np.int64)
+    for s in range(big_n):
+        for a in range(w):
+            ptr[a * big_n + _step(trans, ctab, cols, nc, sink, s, a) + 1] += 1
+    for k in range(w * big_n):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:-1].copy()
+    src = np.empty(w * big_n, dtype=np.int32)
+    for s in range(big_n):
+        for a in range(w):
+            key = a * big_n + _step(trans, ctab, cols, nc, sink, s, a)
+            src[fill[key]] = s
+            fill[key] += 1
+    # initial blocks: rejecting states, accepting states, the sink
+    blk = np.empty(big_n, dtype=np.int64)
+    elems = np.empty(big_n, dtype=np.int64)
+    loc = np.empty(big_n, dtype=np.int64)
+    bstart = np.zeros(big_n, dtype=np.int64)
+    bend = np.zeros(big_n, dtype=np.int64)
+    nblocks = 0
+    pos = 0
+    for group in range(3):
+        first = pos
+        for s in range(big_n):
+            g = 2 if s == sink else (1 if accept[s] else 0)
+            if g == group:
+                elems[pos] = s
+                loc[s] = pos
+                blk[s] = nblocks
+                pos += 1
+        if pos > first:
+            bstart[nblocks] = first
+            bend[nblocks] = pos
+            nblocks += 1
+    in_work = np.zeros(big_n, dtype=np.bool_)
+    stack = np.empty(big_n, dtype=np.int64)
+    sp = 0
+    largest = 0
+    for b in range(nblocks):
+        if bend[b] - bstart[b] > bend[largest] - bstart[largest]:
+            largest = b
+    for b in range(nblocks):
+        if b != largest:
+            stack[sp] = b
+            sp += 1
+            in_work[b] = True
+    marked = np.zeros(big_n, dtype=np.int64)
+    touched = np.empty(big_n, dtype=np.int64)
+    splitter = np.empty(big_n, dtype=np.int64)
+    while sp > 0:
+        sp -= 1
+        S = stack[sp]
+        in_work[S] = False
+        m = bend[S] - bstart[S]
+        splitter[:m] = elems[bstart[S] : bend[S]]
+        for a in range(w):
+            nt = 0
+            for i in range(m):
+                key = a * big_n + splitter[i]
+                for k in range(ptr[key], ptr[key + 1]):
+                    s = src[k]
+                    B = blk[s]
+                    c = marked[B]
+                    p = loc[s]
+                    if p < bstart[B] + c:
+                        continue  # already marked: it sits in B's marked prefix
+                    j = bstart[B] + c
+                    other = elems[j]
+                    elems[j] = s
+                    loc[s] = j
+                    elems[p] = other
+                    loc[other] = p
+                    if c == 0:
+                        touched[nt] = B
+                        nt += 1
+                    marked[B] = c + 1
+            for i in range(nt):
+                B = touched[i]
+                c = marked[B]
+                marked[B] = 0
+                if c == bend[B] - bstart[B]:
+                    continue
+                nb = nblocks
+                nblocks += 1
+                bstart[nb] = bstart[B]
+                bend[nb] = bstart[B] + c
+                bstart[B] = bstart[B] + c
+                for j in range(bstart[nb], bend[nb]):
+                    blk[elems[j]] = nb
+                # B queued: both halves must be; else the smaller half is enough
+                push = nb if in_work[B] or c < bend[B] - bstart[B] else B
+                stack[sp] = push
+                sp += 1
+                in_work[push] = True
+    return _bfs_classes(trans, ctab, blk[:n], nblocks)
+
+
+@njit(cache=True, nogil=True)
+def _step(trans, ctab, cols, nc, sink, s, a):
+    """Letter ``a`` (a byte column, then the call labels) from state ``s``; the sink absorbs."""
+    if s == sink:
+        return sink
+    t = trans[s, cols[a]] if a < nc else ctab[s, a - nc]
+    return t if t >= 0 else sink
+
+
+@njit(cache=True, nogil=True)
+def _bfs_classes(trans, ctab, cls, count):
+    """Classes renumbered in BFS order from state 0: (class per state, classes reached,
+    representative state per class)."""
+    n = trans.shape[0]
+    L = ctab.shape[1]
+    order = np.full(count, -1, dtype=np.int64)
+    rep_of = np.empty(count, dtype=np.int64)
+    queue = np.empty(count, dtype=np.int64)
+    order[cls[0]] = 0
+    rep_of[0] = 0
+    queue[0] = 0
+    m = 1
+    qi = 0
+    while qi < m:
+        s = queue[qi]
+        qi += 1
+        for b in range(256):
+            t = trans[s, b]
+            if t >= 0 and order[cls[t]] < 0:
+                order[cls[t]] = m
+                rep_of[m] = t
+                queue[m] = t
+                m += 1
+        for q in range(L):
+            t = ctab[s, q]
+            if t >= 0 and order[cls[t]] < 0:
+                order[cls[t]] = m
+                rep_of[m] = t
+                queue[m] = t
+                m += 1
+    out = np.empty(n, dtype=np.int64)
+    for s in range(n):
+        out[s] = order[cls[s]]
+    return out, m, rep_of[:m]
