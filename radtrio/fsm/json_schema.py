@@ -170,6 +170,14 @@ def _format_dfa(regex: str) -> DFA:
     return compile_ast(json_escape_ast(parse_regex(regex, "ecma")))
 
 
+@functools.lru_cache(maxsize=1024)
+def _key_pattern_dfa(pattern: str) -> DFA:
+    """The quoted object keys a patternProperties pattern matches (built once per process:
+    an allOf merge asks it again for every named key)."""
+    body = json_escape_ast(parse_pattern_search(pattern))
+    return compile_ast(N_cat(N_lit('"'), body, N_lit('"')))
+
+
 def _json_chars_ast(ranges) -> Any:
     special = [(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
     plain = normalize(
@@ -613,9 +621,8 @@ class SchemaCompiler:
         """What schema ``s`` asks of a member named ``name``: its property schema and every
         matching patternProperties schema, or additionalProperties when neither applies."""
         parts = [s["properties"][name]] if name in s.get("properties", {}) else []
-        for dfa, sub in self._key_patterns(s.get("patternProperties") or {}, ptr):
-            if dfa.matches(_dumps(name).encode("utf-8")):
-                parts.append(sub)
+        key_patterns = self._key_patterns(s.get("patternProperties") or {}, ptr)
+        parts += _pattern_schemas_of(key_patterns, name)
         if not parts:
             return s.get("additionalProperties", True)
         return parts[0] if len(parts) == 1 else {"allOf": parts}
@@ -639,12 +646,8 @@ class SchemaCompiler:
             if not free and not theirs:
                 # the fold would also reach the other side's named keys that match these
                 # patterns, which answer to their own property schema, not additionalProperties
-                named = other.get("properties", {})
-                if any(
-                    dfa.matches(_dumps(name).encode("utf-8"))
-                    for dfa, _ in self._key_patterns(mine, ptr)
-                    for name in named
-                ):
+                key_patterns = self._key_patterns(mine, ptr)
+                if any(_pattern_schemas_of(key_patterns, n) for n in other.get("properties", {})):
                     self.unsupported(
                         "patternProperties", ptr, "a pattern of one allOf side matches a "
                         "property the other side names beside its additionalProperties"
@@ -1121,11 +1124,9 @@ class SchemaCompiler:
         out = []
         for p, sub in pattern_props.items():
             try:
-                body = json_escape_ast(parse_pattern_search(p))
+                out.append((_key_pattern_dfa(p), sub))
             except RegexError as e:
                 self.unsupported("patternProperties", ptr, f"{p!r}: {e}")
-                continue
-            out.append((compile_ast(N_cat(N_lit('"'), body, N_lit('"'))), sub))
         return out
 
     def _extra_members(self, names: list, key_patterns: list, additional: Any, ptr: str):
@@ -1291,7 +1292,7 @@ class SchemaCompiler:
         for name in names:
             sub = props[name] if name in props else additional
             pp = f"{ptr}/properties/{name}" if name in props else f"{ptr}/additionalProperties"
-            hits = [s for kd, s in key_patterns if kd.matches(_dumps(name).encode("utf-8"))]
+            hits = _pattern_schemas_of(key_patterns, name)
             if hits:  # a named key that matches patterns must satisfy them too
                 sub = {"allOf": ([props[name]] if name in props else []) + hits}
                 self.keep_alive.append(sub)
@@ -1336,6 +1337,12 @@ class SchemaCompiler:
             self.unsupported("dependentRequired", ptr, f"more than {MAX_DEPENDENT_TRIGGERS} keys")
             return {}
         return out
+
+
+def _pattern_schemas_of(key_patterns: list[tuple[Any, Any]], name: str) -> list[Any]:
+    """The schemas of the patternProperties entries whose pattern matches key ``name``."""
+    quoted = _dumps(name).encode("utf-8")
+    return [sub for dfa, sub in key_patterns if dfa.matches(quoted)]
 
 
 def _key_lists(deps: Any) -> bool:
