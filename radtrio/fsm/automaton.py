@@ -15,15 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radtrio.fsm import minimize_kernels as mink
 from radtrio.fsm import subset_kernels as sk
 from radtrio.types import RequestError
 
 MAX_DFA_STATES = 200_000
 MAX_NFA_STATES = 2_000_000
-# Moore's refinement is faster on small DFAs (no predecessor lists to build), Hopcroft's on
-# large ones: measured on the DFAs of 494 MaskBench schemas, Hopcroft loses below ~4k states
-# and halves the time above (12.1 s against 23.7 s for the 39 largest)
-HOPCROFT_ABOVE = 4096
 
 _UTF8_BOUNDS = ((0, 0x7F, 1), (0x80, 0x7FF, 2), (0x800, 0xFFFF, 3), (0x10000, 0x10FFFF, 4))
 
@@ -99,21 +96,15 @@ def utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
 
 
 class NFA:
-    """Thompson NFA over bytes in flat lists (epsilon, byte-range and call edges), turned into
-    CSR arrays for the subset-construction kernel."""
+    """Thompson NFA over bytes in flat lists, the input of the subset-construction kernel
+    (:mod:`radtrio.fsm.letter_kernels` describes the layout)."""
 
     def __init__(self) -> None:
         self.n = 0
-        self.eps_src: list[int] = []
-        self.eps_dst: list[int] = []
-        self.e_src: list[int] = []
-        self.e_lo: list[int] = []
-        self.e_hi: list[int] = []
-        self.e_dst: list[int] = []
-        self.c_src: list[int] = []
-        self.c_lab: list[int] = []
-        self.c_dst: list[int] = []
-        self.chunks: list[tuple[np.ndarray, ...]] = []  # embedded DFAs' edges (src, lo, hi, dst)
+        self.eps: list[int] = []  # src, dst, src, dst, ...
+        self.edges: list[int] = []  # src, lo, hi, dst, ...
+        self.calls: list[int] = []  # src, label, dst, ...
+        self.embedded: list[tuple[int, DFA]] = []  # (NFA state of the DFA's start, DFA)
 
     def new(self) -> int:
         self.n += 1
@@ -122,14 +113,10 @@ class NFA:
         return self.n - 1
 
     def ep(self, a: int, b: int) -> None:
-        self.eps_src.append(a)
-        self.eps_dst.append(b)
+        self.eps += (a, b)
 
     def edge(self, a: int, lo: int, hi: int, b: int) -> None:
-        self.e_src.append(a)
-        self.e_lo.append(lo)
-        self.e_hi.append(hi)
-        self.e_dst.append(b)
+        self.edges += (a, lo, hi, b)
 
     def build(self, node) -> tuple[int, int]:
         kind = node[0]
@@ -195,8 +182,7 @@ class NFA:
             self.n += d.n + 1
             if self.n > MAX_NFA_STATES:
                 raise AutomatonTooLarge("constraint too large: NFA above 2M states")
-            src, lo, hi, dst = d.flat_edges()
-            self.chunks.append((src + base, lo, hi, dst + base))
+            self.embedded.append((base, d))
             e = base + d.n
             for q in np.nonzero(d.accept)[0].tolist():
                 self.ep(base + q, e)
@@ -205,9 +191,7 @@ class NFA:
             return self._props(node)
         if kind == "call":
             s, e = self.new(), self.new()
-            self.c_src.append(s)
-            self.c_lab.append(node[1])
-            self.c_dst.append(e)
+            self.calls += (s, node[1], e)
             return s, e
         raise ValueError(f"unknown node {kind}")
 
@@ -277,29 +261,29 @@ class NFA:
             self.ep(se, q)
         return q
 
-    def csr(self) -> tuple[np.ndarray, ...]:
-        """(eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst), int32."""
-        n = self.n
-
-        def group(src, *cols):
-            src = np.asarray(src, dtype=np.int64)
-            order = np.argsort(src, kind="stable")
-            ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
-            return (ptr,) + tuple(np.asarray(c, dtype=np.int32)[order] for c in cols)
-
-        parts = [(np.asarray(self.e_src, dtype=np.int64), self.e_lo, self.e_hi, self.e_dst)] + list(
-            self.chunks
-        )
-        src = np.concatenate([np.asarray(p[0], dtype=np.int64) for p in parts])
-        lo = np.concatenate([np.asarray(p[1], dtype=np.int32) for p in parts])
-        hi = np.concatenate([np.asarray(p[2], dtype=np.int32) for p in parts])
-        dst = np.concatenate([np.asarray(p[3], dtype=np.int32) for p in parts])
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(eps, edges, calls, emb_trans, emb_off, emb_base) for the kernel, int32."""
+        if self.embedded:
+            emb_trans = np.concatenate([d.trans for _, d in self.embedded], dtype=np.int32)
+            emb_off = np.cumsum([0] + [d.n for _, d in self.embedded], dtype=np.int64)
+            emb_base = np.array([base for base, _ in self.embedded], dtype=np.int32)
+        else:
+            emb_trans, emb_off, emb_base = _NO_EMBEDDED
         return (
-            *group(self.eps_src, self.eps_dst),
-            *group(src, lo, hi, dst),
-            *group(self.c_src, self.c_lab, self.c_dst),
+            np.array(self.eps, dtype=np.int32),
+            np.array(self.edges, dtype=np.int32),
+            np.array(self.calls, dtype=np.int32),
+            emb_trans,
+            emb_off,
+            emb_base,
         )
+
+
+_NO_EMBEDDED = (
+    np.zeros((0, 256), dtype=np.int32),
+    np.zeros(1, dtype=np.int64),
+    np.zeros(0, dtype=np.int32),
+)
 
 
 @dataclass
@@ -385,51 +369,19 @@ def _call_arrays(dfa: DFA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy()
 
 
-def determinize(nfa: NFA, start: int, end: int) -> DFA:
-    _check_deadline()
-    n, trans, accept, cs, cl, cd, nc = sk.determinize(nfa.n, *nfa.csr(), start, end, MAX_DFA_STATES)
-    if n == sk.TOO_LARGE:
-        raise AutomatonTooLarge("constraint too large: DFA above 200k states")
-    return DFA(trans.copy(), accept.copy(), _calls_of(n, cs[:nc], cl[:nc], cd[:nc]))
-
-
-def trim(dfa: DFA) -> DFA:
-    """Drop states that cannot reach an accepting state (and unreachable ones); start stays 0."""
-    n = dfa.n
-    cs, cl, cd = _call_arrays(dfa)
-    keep_mask = sk.trim(dfa.trans, dfa.accept, cs, cd, len(cs))
-    if not keep_mask[0]:
-        return DFA(np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), [{}])
-    if keep_mask.all():
-        return dfa
-    keep = np.nonzero(keep_mask)[0]
-    remap = np.full(n + 1, -1, dtype=np.int32)
-    remap[keep] = np.arange(len(keep), dtype=np.int32)
-    trans = dfa.trans[keep]
-    trans = remap[np.where(trans >= 0, trans, n)]
-    calls = [{k: int(remap[v]) for k, v in dfa.calls[s].items() if remap[v] >= 0} for s in keep]
-    return DFA(trans.astype(np.int32), dfa.accept[keep].copy(), calls)
-
-
 def minimize(dfa: DFA) -> DFA:
-    """Minimal DFA (numba): Moore's partition refinement, or Hopcroft's algorithm above
-    HOPCROFT_ABOVE states; the start state stays 0, states in BFS order."""
-    n = dfa.n
-    labels = sorted({k for cd in dfa.calls for k in cd})
-    ctab = np.full((n, len(labels)), -1, dtype=np.int32)
-    for j, k in enumerate(labels):
-        for s, cd in enumerate(dfa.calls):
-            if k in cd:
-                ctab[s, j] = cd[k]
-    kernel = sk.minimize_hopcroft if n > HOPCROFT_ABOVE else sk.minimize
-    cls, m, reps = kernel(dfa.trans, dfa.accept, ctab)
-    if m == n and (cls == np.arange(n)).all():
-        return dfa
-    remap = np.append(cls, -1).astype(np.int32)
-    sub = dfa.trans[reps]
-    trans = remap[np.where(sub >= 0, sub, n)].astype(np.int32)
-    calls = [{k: int(remap[v]) for k, v in dfa.calls[r].items()} for r in reps.tolist()]
-    return DFA(trans.reshape(m, 256), dfa.accept[reps].copy(), calls)
+    """Trimmed minimal DFA (numba, :mod:`radtrio.fsm.minimize_kernels`); the start state
+    stays 0, states in BFS order."""
+    cs, cl, cd = _call_arrays(dfa)
+    trans, accept, cs, cl, cd, nc = mink.reduce(
+        np.ascontiguousarray(dfa.trans, dtype=np.int32),
+        dfa.accept.astype(bool),
+        cs,
+        cl,
+        cd,
+        len(cs),
+    )
+    return DFA(trans, accept, _calls_of(len(accept), cs, cl, cd))
 
 
 def compile_ast(node) -> DFA:
@@ -439,7 +391,10 @@ def compile_ast(node) -> DFA:
         return node[1]
     nfa = NFA()
     s, e = nfa.build(node)
-    return minimize(trim(determinize(nfa, s, e)))
+    n, trans, accept, cs, cl, cd, nc = sk.minimal_dfa(nfa.n, *nfa.arrays(), s, e, MAX_DFA_STATES)
+    if n == sk.TOO_LARGE:
+        raise AutomatonTooLarge("constraint too large: DFA above 200k states")
+    return DFA(trans, accept, _calls_of(n, cs[:nc], cl[:nc], cd[:nc]))
 
 
 def product(a: DFA, b: DFA, op: str) -> DFA:
@@ -447,12 +402,15 @@ def product(a: DFA, b: DFA, op: str) -> DFA:
     if any(a.calls) or any(b.calls):
         raise ValueError("product of DFAs with calls")
     _check_deadline()
-    n, trans, acc = sk.product(a.trans, a.accept, b.trans, b.accept, op == "diff", MAX_DFA_STATES)
+    n, trans, acc = sk.minimal_product(
+        a.trans, a.accept, b.trans, b.accept, op == "diff", MAX_DFA_STATES
+    )
     if n == sk.TOO_LARGE:
         raise AutomatonTooLarge("constraint too large: DFA above 200k states")
-    d = DFA(trans.copy(), acc.copy(), [{} for _ in range(n)])
-    return minimize(trim(d))
+    return DFA(trans, acc, [{} for _ in range(n)])
 
 
 def is_empty(d: DFA) -> bool:
-    return not bool(trim(d).accept.any())
+    """Whether no string (through calls as edges) leads from the start to acceptance."""
+    cs, _, cd = _call_arrays(d)
+    return not mink.trim(d.trans, d.accept, cs, cd, len(cs))[0]

@@ -497,7 +497,7 @@ class SchemaCompiler:
                     self.unsupported(k, ptr, "inside allOf/anyOf/oneOf/$ref combinations")
         tuple_items = any("prefixItems" in x or isinstance(x.get("items"), list) for x in (a, b))
         out = {}
-        for k in set(a) | set(b):
+        for k in dict.fromkeys([*a, *b]):  # a's keys, then b's: the same order every run
             if _is_annotation(k) or (tuple_items and k in ("items", "additionalItems")):
                 continue
             if k not in a or k not in b:
