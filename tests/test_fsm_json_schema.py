@@ -555,3 +555,26 @@ def test_one_of_overlapping_branches_mean_exactly_one():
     # a non-object satisfies both "required" branches, so it fails oneOf
     check(schema, [{"a": 1}, {"b": 2}], [{}, {"a": 1, "b": 2}, 5])
     check({"oneOf": [{"type": "number"}, {"type": "integer"}]}, [1.5, -0.25], [1, 0, "x"])
+
+
+def test_kernel_compilation_is_not_charged_to_a_schemas_time_limit(monkeypatch):
+    """The first compile after an install JITs the automaton kernels; that happens before a
+    schema's deadline starts, so a small time limit still compiles a small schema."""
+    import time
+
+    import radtrio.fsm.json_schema as js
+
+    def slow_jit() -> None:
+        time.sleep(0.3)
+
+    monkeypatch.setattr(js, "compile_kernels", slow_jit)
+    g = compile_json_schema(
+        '{"type": "object", "properties": {"a": {"type": "integer"}}}', time_limit_s=0.25
+    )
+    assert g.matches(b'{"a":12}') and not g.matches(b'{"a":"x"}')
+
+
+def test_a_schema_past_its_time_limit_is_refused_by_name():
+    schema = {"type": "string", "pattern": "^(?:[a-z]{1,12}\\.){1,40}[a-z]{2,9}$"}
+    with pytest.raises(SchemaError, match="compile time limit"):
+        compile_json_schema(json.dumps(schema), time_limit_s=1e-6)

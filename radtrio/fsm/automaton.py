@@ -122,13 +122,7 @@ class NFA:
         kind = node[0]
         if kind == "set":
             s, e = self.new(), self.new()
-            for lo, hi in node[1]:
-                for seq in utf8_sequences(lo, hi):
-                    cur = s
-                    for k, (blo, bhi) in enumerate(seq):
-                        nxt = e if k == len(seq) - 1 else self.new()
-                        self.edge(cur, blo, bhi, nxt)
-                        cur = nxt
+            self._set_edges(s, node[1], e)
             return s, e
         if kind == "bytes":
             s, e = self.new(), self.new()
@@ -136,19 +130,29 @@ class NFA:
                 self.edge(s, lo, hi, e)
             return s, e
         if kind == "cat":
+            # a fragment's end state has no outgoing edges yet, so a set or a literal byte
+            # steps straight out of it, without a state and an epsilon edge of its own
             s = self.new()
             cur = s
             for child in node[1]:
-                cs, ce = self.build(child)
-                self.ep(cur, cs)
-                cur = ce
+                if child[0] == "set":
+                    nxt = self.new()
+                    self._set_edges(cur, child[1], nxt)
+                    cur = nxt
+                else:
+                    cs, ce = self.build(child)
+                    self.ep(cur, cs)
+                    cur = ce
             return s, cur
         if kind == "alt":
             s, e = self.new(), self.new()
             for child in node[1]:
-                cs, ce = self.build(child)
-                self.ep(s, cs)
-                self.ep(ce, e)
+                if child[0] == "set":
+                    self._set_edges(s, child[1], e)
+                else:
+                    cs, ce = self.build(child)
+                    self.ep(s, cs)
+                    self.ep(ce, e)
             return s, e
         if kind == "rep":
             _, child, lo, hi = node
@@ -194,6 +198,17 @@ class NFA:
             self.calls += (s, node[1], e)
             return s, e
         raise ValueError(f"unknown node {kind}")
+
+    def _set_edges(self, s: int, ranges, e: int) -> None:
+        """Edges from ``s`` to ``e`` over the UTF-8 encodings of the code points in ``ranges``."""
+        for lo, hi in ranges:
+            for seq in utf8_sequences(lo, hi):
+                cur = s
+                last = len(seq) - 1
+                for k, (blo, bhi) in enumerate(seq):
+                    nxt = e if k == last else self.new()
+                    self.edges += (cur, blo, bhi, nxt)
+                    cur = nxt
 
     def _props(self, node) -> tuple[int, int]:
         """Object members in a fixed order, optional ones skippable, commas only between
@@ -403,7 +418,12 @@ def product(a: DFA, b: DFA, op: str) -> DFA:
         raise ValueError("product of DFAs with calls")
     _check_deadline()
     n, trans, acc = sk.minimal_product(
-        a.trans, a.accept, b.trans, b.accept, op == "diff", MAX_DFA_STATES
+        np.ascontiguousarray(a.trans, dtype=np.int32),
+        np.asarray(a.accept, dtype=np.bool_),
+        np.ascontiguousarray(b.trans, dtype=np.int32),
+        np.asarray(b.accept, dtype=np.bool_),
+        op == "diff",
+        MAX_DFA_STATES,
     )
     if n == sk.TOO_LARGE:
         raise AutomatonTooLarge("constraint too large: DFA above 200k states")
@@ -413,4 +433,19 @@ def product(a: DFA, b: DFA, op: str) -> DFA:
 def is_empty(d: DFA) -> bool:
     """Whether no string (through calls as edges) leads from the start to acceptance."""
     cs, _, cd = _call_arrays(d)
-    return not mink.trim(d.trans, d.accept, cs, cd, len(cs))[0]
+    trans = np.ascontiguousarray(d.trans, dtype=np.int32)
+    return not mink.trim(trans, np.asarray(d.accept, dtype=np.bool_), cs, cd, len(cs))[0]
+
+
+@functools.cache
+def compile_kernels() -> None:
+    """Run every automaton kernel once on a tiny input, so that numba compiles them (or loads
+    its on-disk cache) before a compile deadline starts: the first request after an install
+    would otherwise spend its time limit in the JIT. Once per process."""
+    with time_limit(None):
+        letters = compile_ast(("set", [(0x61, 0x7A)]))
+        compile_ast(
+            ("cat", [("dfa", letters), ("call", 1), ("rep", ("set", [(0x30, 0x39)]), 0, None)])
+        )
+        is_empty(product(letters, letters, "diff"))
+        minimize(letters)

@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from radtrio.fsm.automaton import time_limit
+from radtrio.fsm.automaton import compile_kernels, time_limit
 from radtrio.fsm.grammar import MAX_STACK, Grammar, GrammarBuilder
 from radtrio.fsm.guide import Guide
 from radtrio.fsm.regex_parser import N_alt, N_lit, RegexError, parse_regex
@@ -92,6 +92,7 @@ def build_grammar(constraint: Constraint, lenient: bool = False) -> tuple[Gramma
 
 def _compile_regex(pattern: str) -> Grammar:
     """A user regex's machine; every failure is a RequestError naming the pattern."""
+    compile_kernels()  # JIT time is not the regex's
     try:
         with time_limit(REGEX_TIME_LIMIT_S):
             ast = parse_regex(pattern, "python")

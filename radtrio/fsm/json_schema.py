@@ -21,7 +21,15 @@ from typing import Any
 from urllib.parse import unquote
 
 from radtrio.fsm import json_numbers as jn
-from radtrio.fsm.automaton import DFA, AutomatonTooLarge, compile_ast, is_empty, product, time_limit
+from radtrio.fsm.automaton import (
+    DFA,
+    AutomatonTooLarge,
+    compile_ast,
+    compile_kernels,
+    is_empty,
+    product,
+    time_limit,
+)
 from radtrio.fsm.grammar import Grammar, GrammarBuilder, GrammarConflict
 from radtrio.fsm.json_formats import format_regex
 from radtrio.fsm.regex_parser import (
@@ -1459,6 +1467,7 @@ def compile_json_schema(
     text: str, flexible: bool = False, lenient: bool = False, time_limit_s: float | None = 10.0
 ) -> Grammar:
     schema = _load(text) if isinstance(text, str) else text
+    compile_kernels()  # JIT time is not the schema's
     with time_limit(time_limit_s):
         return _compile(schema, flexible, lenient)
 

@@ -100,6 +100,7 @@ def determinize(
     TOO_LARGE when more than ``max_states`` states would be needed."""
     mark = np.zeros(n_nfa, dtype=np.int64)
     stamp = 0
+    single = np.full(n_nfa, -1, dtype=np.int64)  # DFA state of the closure of {s}
     buf = np.empty(n_nfa, dtype=np.int32)
     stack = np.empty(n_nfa, dtype=np.int32)
     seeds = np.empty(max(n_nfa, e_dst.shape[0], c_dst.shape[0]) + 1, dtype=np.int32)
@@ -169,53 +170,58 @@ def determinize(
                             ns += 1
                 if ns == 0:
                     continue
-                stamp += 1
-                m = _closure(seeds, ns, eps_ptr, eps_dst, mark, stamp, buf, stack)
-                h = _hash(buf, m)
-                mask = np.uint64(table.shape[0] - 1)
-                slot = np.int64(h & mask)
-                j = -1
-                while table[slot] >= 0:
-                    c = table[slot]
-                    if set_len[c] == m:
-                        same = True
-                        o2 = set_off[c]
-                        for k in range(m):
-                            if pool[o2 + k] != buf[k]:
-                                same = False
+                if ns == 1 and single[seeds[0]] >= 0:
+                    j = single[seeds[0]]  # one NFA state's closure, interned before
+                else:
+                    stamp += 1
+                    m = _closure(seeds, ns, eps_ptr, eps_dst, mark, stamp, buf, stack)
+                    h = _hash(buf, m)
+                    mask = np.uint64(table.shape[0] - 1)
+                    slot = np.int64(h & mask)
+                    j = -1
+                    while table[slot] >= 0:
+                        c = table[slot]
+                        if set_len[c] == m:
+                            same = True
+                            o2 = set_off[c]
+                            for k in range(m):
+                                if pool[o2 + k] != buf[k]:
+                                    same = False
+                                    break
+                            if same:
+                                j = c
                                 break
-                        if same:
-                            j = c
-                            break
-                    slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
-                if j < 0:
-                    if n_states >= max_states:
-                        return TOO_LARGE, trans, accept, cs, cl, cd, 0
-                    j = n_states
-                    if pool_n + m > pool.shape[0]:
-                        pool = _grow1(pool, pool_n + m)
-                    pool[pool_n : pool_n + m] = buf[:m]
-                    if j >= set_off.shape[0]:
-                        set_off = _grow1(set_off, j + 1)
-                        set_len = _grow1(set_len, j + 1)
-                        trans = _grow2(trans, j + 1)
-                        acc2 = np.zeros(trans.shape[0], dtype=np.bool_)
-                        acc2[: accept.shape[0]] = accept
-                        accept = acc2
-                    set_off[j] = pool_n
-                    set_len[j] = m
-                    pool_n += m
-                    table[slot] = j
-                    n_states += 1
-                    if 2 * n_states > table.shape[0]:
-                        table = np.full(table.shape[0] * 4, -1, dtype=np.int64)
-                        mask = np.uint64(table.shape[0] - 1)
-                        for c in range(n_states):
-                            hc = _hash(pool[set_off[c] : set_off[c] + set_len[c]], set_len[c])
-                            sl = np.int64(hc & mask)
-                            while table[sl] >= 0:
-                                sl = np.int64((np.uint64(sl) + np.uint64(1)) & mask)
-                            table[sl] = c
+                        slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
+                    if j < 0:
+                        if n_states >= max_states:
+                            return TOO_LARGE, trans, accept, cs, cl, cd, 0
+                        j = n_states
+                        if pool_n + m > pool.shape[0]:
+                            pool = _grow1(pool, pool_n + m)
+                        pool[pool_n : pool_n + m] = buf[:m]
+                        if j >= set_off.shape[0]:
+                            set_off = _grow1(set_off, j + 1)
+                            set_len = _grow1(set_len, j + 1)
+                            trans = _grow2(trans, j + 1)
+                            acc2 = np.zeros(trans.shape[0], dtype=np.bool_)
+                            acc2[: accept.shape[0]] = accept
+                            accept = acc2
+                        set_off[j] = pool_n
+                        set_len[j] = m
+                        pool_n += m
+                        table[slot] = j
+                        n_states += 1
+                        if 2 * n_states > table.shape[0]:
+                            table = np.full(table.shape[0] * 4, -1, dtype=np.int64)
+                            mask = np.uint64(table.shape[0] - 1)
+                            for c in range(n_states):
+                                hc = _hash(pool[set_off[c] : set_off[c] + set_len[c]], set_len[c])
+                                sl = np.int64(hc & mask)
+                                while table[sl] >= 0:
+                                    sl = np.int64((np.uint64(sl) + np.uint64(1)) & mask)
+                                table[sl] = c
+                    if ns == 1:
+                        single[seeds[0]] = j
                 for bb in range(a, bnd):
                     trans[i, bb] = j
         # call edges, grouped by label
