@@ -178,6 +178,12 @@ def _format_dfa(regex: str) -> DFA:
     return compile_ast(json_escape_ast(parse_regex(regex, "ecma")))
 
 
+@functools.lru_cache(maxsize=8)
+def _number_syntax_dfa(regex: str) -> DFA:
+    """An unbounded JSON number or integer syntax (built once per process)."""
+    return compile_ast(parse_regex(regex, "ecma"))
+
+
 @functools.lru_cache(maxsize=1024)
 def _key_pattern_dfa(pattern: str) -> DFA:
     """The quoted object keys a patternProperties pattern matches (built once per process:
@@ -1029,7 +1035,7 @@ class SchemaCompiler:
         if schema.get("_nonint") and not integer:
             if lo is not None or hi is not None or mult is not None:
                 self.unsupported("not", ptr, "non-integer numbers with bounds")
-            return parse_regex(r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*", "ecma")
+            return ("dfa", _number_syntax_dfa(r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*"))
         if integer:
             ilo = ihi = None
             if lo is not None:
@@ -1047,12 +1053,12 @@ class SchemaCompiler:
             text = jn.int_range(ilo, ihi) if (ilo is not None or ihi is not None) else jn.INT
             if text is None:
                 return NOTHING
-            ast = parse_regex(text, "ecma")
+            ast = ("dfa", _number_syntax_dfa(text)) if text == jn.INT else parse_regex(text, "ecma")
             if mult is not None and Decimal(mult) != 1:
                 ast = ("dfa", product(compile_ast(ast), _multiple_dfa(int(Decimal(mult))), "and"))
             return ast
         if lo is None and hi is None:
-            return parse_regex(jn.NUMBER, "ecma")
+            return ("dfa", _number_syntax_dfa(jn.NUMBER))
         parts = []
         # non-negative numbers
         if hi is None or hi > 0 or (hi == 0 and not hi_x):

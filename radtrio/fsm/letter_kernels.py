@@ -91,11 +91,9 @@ def nfa_csr(n, eps, edges, calls, emb_trans, emb_off, emb_base):
     m = n_list + n_emb
     e_src = np.empty(m, dtype=np.int32)
     e_cols = np.empty((m, 3), dtype=np.int32)
-    for i in range(n_list):
-        e_src[i] = edges[4 * i]
-        e_cols[i, 0] = edges[4 * i + 1]
-        e_cols[i, 1] = edges[4 * i + 2]
-        e_cols[i, 2] = edges[4 * i + 3]
+    listed = edges.reshape(n_list, 4)
+    e_src[:n_list] = listed[:, 0]
+    e_cols[:n_list] = listed[:, 1:]
     i = n_list
     for j in range(emb_base.shape[0]):
         base = emb_base[j]
@@ -122,21 +120,10 @@ def nfa_csr(n, eps, edges, calls, emb_trans, emb_off, emb_base):
         e_cols[i, 0] = letter_of[e_cols[i, 0]]
         e_cols[i, 1] = letter_of[e_cols[i, 1]]
     e_ptr, e_grouped = _csr(n, e_src, e_cols)
-    n_eps = eps.shape[0] // 2
-    eps_src = np.empty(n_eps, dtype=np.int32)
-    eps_dst = np.empty(n_eps, dtype=np.int32)
-    for i in range(n_eps):
-        eps_src[i] = eps[2 * i]
-        eps_dst[i] = eps[2 * i + 1]
-    eps_ptr, eps_grouped = _csr(n, eps_src, eps_dst)
-    n_calls = calls.shape[0] // 3
-    c_src = np.empty(n_calls, dtype=np.int32)
-    c_cols = np.empty((n_calls, 2), dtype=np.int32)
-    for i in range(n_calls):
-        c_src[i] = calls[3 * i]
-        c_cols[i, 0] = calls[3 * i + 1]
-        c_cols[i, 1] = calls[3 * i + 2]
-    c_ptr, c_grouped = _csr(n, c_src, c_cols)
+    pairs = eps.reshape(eps.shape[0] // 2, 2)
+    eps_ptr, eps_grouped = _csr(n, pairs[:, 0].copy(), pairs[:, 1].copy())
+    triples = calls.reshape(calls.shape[0] // 3, 3)
+    c_ptr, c_grouped = _csr(n, triples[:, 0].copy(), triples[:, 1:].copy())
     return (
         eps_ptr,
         eps_grouped,
