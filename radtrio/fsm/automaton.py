@@ -321,49 +321,6 @@ class DFA:
                 return False
         return bool(self.accept[s])
 
-    def edge_ranges(self) -> list[list[tuple[int, int, int]]]:
-        """Per state: (lo, hi, target) runs of equal transitions (cached)."""
-        cached = getattr(self, "_ranges", None)
-        if cached is not None:
-            return cached
-        t = self.trans
-        change = np.ones_like(t, dtype=bool)
-        change[:, 1:] = t[:, 1:] != t[:, :-1]
-        rows, cols = np.nonzero(change)
-        vals = t[rows, cols]
-        out: list[list[tuple[int, int, int]]] = [[] for _ in range(self.n)]
-        ends = np.empty_like(cols)
-        ends[:-1] = cols[1:] - 1
-        same_row = np.zeros(len(rows), dtype=bool)
-        same_row[:-1] = rows[1:] == rows[:-1]
-        ends = np.where(same_row, ends, 255)
-        for r, lo, hi, v in zip(
-            rows.tolist(), cols.tolist(), ends.tolist(), vals.tolist(), strict=True
-        ):
-            if v >= 0:
-                out[r].append((lo, hi, v))
-        self._ranges = out
-        return out
-
-    def flat_edges(self) -> tuple[np.ndarray, ...]:
-        """All byte-range edges as (src, lo, hi, dst) arrays (cached)."""
-        cached = getattr(self, "_flat", None)
-        if cached is not None:
-            return cached
-        t = self.trans
-        change = np.ones_like(t, dtype=bool)
-        change[:, 1:] = t[:, 1:] != t[:, :-1]
-        rows, cols = np.nonzero(change)
-        vals = t[rows, cols]
-        ends = np.empty_like(cols)
-        ends[:-1] = cols[1:] - 1
-        same_row = np.zeros(len(rows), dtype=bool)
-        same_row[:-1] = rows[1:] == rows[:-1]
-        ends = np.where(same_row, ends, 255)
-        keep = vals >= 0
-        self._flat = (rows[keep], cols[keep], ends[keep], vals[keep])
-        return self._flat
-
     def first_bytes(self, state: int = 0) -> np.ndarray:
         return self.trans[state] >= 0
 
