@@ -276,6 +276,7 @@ class SchemaCompiler:
         self.string_rules: dict[tuple[int, int | None], int] = {}
         self.char_rule: int | None = None
         self.memo: dict[int, tuple[Any, Any]] = {}
+        self.call_memo: dict[int, tuple[Any, bool]] = {}  # id(AST node) -> (node, has a call)
         self.keep_alive: list[Any] = []  # schemas made here (memo keys are their ids)
         self.ids: dict[str, str] = {}
         self.dup_anchors: set[str] = set()
@@ -286,6 +287,26 @@ class SchemaCompiler:
     def unsupported(self, keyword: str, ptr: str, why: str = "is not supported") -> None:
         if not self.lenient:
             raise SchemaError(keyword, ptr, why)
+
+    def has_call(self, node) -> bool:
+        """Whether an AST calls a rule; each compound node is walked once per compile
+        (``value`` asks at every nesting level, which re-walked whole subtrees)."""
+        kind = node[0]
+        if kind not in ("cat", "alt", "rep", "props"):
+            return kind == "call"
+        hit = self.call_memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        if kind == "rep":
+            found = self.has_call(node[1])
+        elif kind == "props":
+            found = any(self.has_call(kv) for kv, _ in node[1]) or (
+                node[3] is not None and self.has_call(node[3])
+            )
+        else:
+            found = any(self.has_call(c) for c in node[1])
+        self.call_memo[id(node)] = (node, found)
+        return found
 
     def _index_ids(self, node: Any, ptr: str) -> None:
         if isinstance(node, dict):
@@ -366,13 +387,13 @@ class SchemaCompiler:
             hit = self.memo.get(id(schema))
             if hit is not None:
                 ast = hit[1]
-                if ast[0] != "dfa" and not _has_call(ast):
+                if ast[0] != "dfa" and not self.has_call(ast):
                     ast = ("dfa", compile_ast(ast))
                     self.memo[id(schema)] = (schema, ast)
                 return ast
         ast = self._value(schema, ptr)
         if isinstance(schema, dict):
-            if not _has_call(ast) and _ast_size(ast, EAGER_DFA_NODES) >= EAGER_DFA_NODES:
+            if not self.has_call(ast) and _ast_size(ast, EAGER_DFA_NODES) >= EAGER_DFA_NODES:
                 ast = ("dfa", compile_ast(ast))
             self.memo[id(schema)] = (schema, ast)
         return ast
