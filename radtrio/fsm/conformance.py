@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from radtrio.fsm.grammar import Grammar
 from radtrio.fsm.json_schema import SchemaError, compile_json_schema
 from radtrio.types import RequestError
@@ -192,6 +194,34 @@ def run_test_suite(folder: Path, sample: int | None = None, seed: int = 0) -> Su
                         (stem, case["description"], t["description"])
                     )
     return counts
+
+
+_PRINTABLE = np.zeros(256)
+_PRINTABLE[32:127] = 1.0
+_CLOSING = np.zeros(256)
+_CLOSING[list(b'"}],:')] = 30.0
+
+
+def random_text(g: Grammar, rng: random.Random, max_len: int = 3000) -> bytes | None:
+    """A random byte walk through ``g`` that stops at an accepting point (each with chance
+    0.35); printable and closing bytes are favoured so walks end. None if it runs past
+    ``max_len``. Everything it returns is, by construction, text ``g`` accepts: checking it
+    against an independent validator tests that the grammar never admits invalid output."""
+    stk, depth = g.initial()
+    out = bytearray()
+    while len(out) < max_len:
+        if g.can_end(stk, depth) and rng.random() < 0.35:
+            return bytes(out)
+        allowed = g.allowed_bytes(stk, depth).astype(bool)
+        if not allowed.any():
+            return bytes(out) if g.can_end(stk, depth) else None
+        weights = allowed * (0.05 + _PRINTABLE + _CLOSING * (rng.random() < 0.5))
+        b = rng.choices(range(256), weights=weights.tolist())[0]
+        depth = g.step_bytes(stk, depth, bytes([b]))
+        if depth < 0:
+            raise RuntimeError(f"byte {b} was offered by allowed_bytes but refused by step_bytes")
+        out.append(b)
+    return None
 
 
 def load_maskbench(path: Path, per_split: int | None = None, seed: int = 0) -> list[dict]:
