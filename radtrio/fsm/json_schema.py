@@ -45,6 +45,8 @@ from radtrio.fsm.regex_parser import (
     parse_pattern_search,
     parse_regex,
 )
+from radtrio.fsm.schema_order import branch_orders
+from radtrio.fsm.schema_refs import absolute_refs, cyclic_targets, id_keyword, needs_base_uris
 from radtrio.types import RequestError
 
 NOTHING = ("alt", [])
@@ -54,6 +56,7 @@ COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unroll
 MAX_KEY_PATTERNS = 4  # patternProperties entries (keys are split into 2**n regions)
 MAX_MIN_PROPERTIES = 8  # minProperties: the members NFA keeps one copy per count below it
 MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presence choice
+MAX_MERGED_REFS = 256  # distinct (recursive $ref, other schema) merges, each a rule of its own
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 
 ANNOTATIONS = {
@@ -263,6 +266,8 @@ def _dec(x: Any, keyword: str, ptr: str) -> Decimal:
 
 class SchemaCompiler:
     def __init__(self, root: Any, flexible: bool, lenient: bool, use_counters: bool = True) -> None:
+        if needs_base_uris(root):  # $id/id below the root, $anchor: refs become "#/..." pointers
+            root = absolute_refs(root)
         self.root = root
         self.flexible = flexible
         self.lenient = lenient
@@ -282,6 +287,11 @@ class SchemaCompiler:
         self.dup_anchors: set[str] = set()
         self._index_ids(root, "#")
         self.nested_ids = any(p != "#" for k, p in self.ids.items() if not k.startswith("#"))
+        self._cyclic: set[str] | None = None
+        # merges of a recursive $ref with another schema, named like $ref targets:
+        # name -> [left, right, pointer, merged schema once expanded]
+        self.merged_refs: dict[str, list[Any]] = {}
+        self.merged_ref_names: dict[str, str] = {}
 
     # -- helpers ------------------------------------------------------------------------------
     def unsupported(self, keyword: str, ptr: str, why: str = "is not supported") -> None:
@@ -310,7 +320,7 @@ class SchemaCompiler:
 
     def _index_ids(self, node: Any, ptr: str) -> None:
         if isinstance(node, dict):
-            for key in ("$id", "id"):
+            for key in (id_keyword(self.root),):
                 v = node.get(key)
                 if isinstance(v, str) and not v.startswith("#"):
                     self.ids.setdefault(v.rstrip("#"), ptr)
@@ -328,6 +338,8 @@ class SchemaCompiler:
                 self._index_ids(v, f"{ptr}/{i}")
 
     def resolve(self, ref: str, ptr: str) -> tuple[Any, str]:
+        if ref in self.merged_refs:
+            return self._expand_merged_ref(ref), ref
         target = ref
         if self.nested_ids:
             raise SchemaError("$id", ptr, "nested schema resources ($id below the root) with $ref")
@@ -457,6 +469,11 @@ class SchemaCompiler:
                 branches.append((self.merge(siblings, br, bp) if siblings else br, bp))
             if key == "oneOf":
                 branches = self._exactly_one(branches, branches_src, ptr)
+            for i, order in enumerate(branch_orders(self.root, schema, [b for b, _ in branches])):
+                b, bp = branches[i]
+                if order is not None and not (isinstance(b, dict) and "_order" in b):
+                    # keys in the order all branches give them (conformance.emit)
+                    branches[i] = (self.merge({"_order": order}, b, bp), bp)
             return N_alt(*[self.value(b, bp) for b, bp in branches])
         if "not" in schema:
             rest = {k: v for k, v in schema.items() if k != "not"}
@@ -470,9 +487,8 @@ class SchemaCompiler:
         siblings = {k: v for k, v in schema.items() if k != "$ref" and not _is_annotation(k)}
         target, tptr = self.resolve(ref, ptr)
         if siblings:
-            if tptr in self.ref_stack:
-                self.unsupported("$ref", ptr, "recursive reference with sibling keywords")
-                return self.value(siblings, ptr)
+            if tptr in self.ref_stack or tptr in self.cyclic:
+                return self.value(self._merge_ref(siblings, {"$ref": ref}, ptr), ptr)
             self.ref_stack.append(tptr)
             try:
                 return self.value(self.merge(siblings, target, tptr), ptr)
@@ -509,14 +525,16 @@ class SchemaCompiler:
             return False
         if not isinstance(a, dict) or not isinstance(b, dict):
             raise SchemaError("allOf", ptr, "subschemas must be objects or booleans")
-        a = self._deref(a, ptr)
-        b = self._deref(b, ptr)
+        a = self._deref(a, ptr, keep_recursive=True)
+        b = self._deref(b, ptr, keep_recursive=True)
         if a is False or b is False:
             return False
         if a is True:
             return b
         if b is True:
             return a
+        if "$ref" in a or "$ref" in b:  # a recursive target: the merge is a rule of its own
+            return self._merge_ref(a, b, ptr)
         if "allOf" in a or "allOf" in b:
             out: Any = {k: v for k, v in a.items() if k != "allOf"}
             for i, s in enumerate(a.get("allOf", [])):
@@ -608,6 +626,8 @@ class SchemaCompiler:
                 out[k] = bool(va) and bool(vb)
             elif k == "_patterns":
                 out[k] = list(va) + list(vb)
+            elif k == "_order":
+                out[k] = va  # the outer schema's order: it lists every key of the inner one
             else:
                 self.unsupported(k, ptr, "cannot be merged (allOf)")
                 out[k] = va
@@ -694,12 +714,59 @@ class SchemaCompiler:
                 out[pattern] = parts[0] if len(parts) == 1 else {"allOf": parts}
         return out
 
-    def _deref(self, s: Any, ptr: str) -> Any:
+    @property
+    def cyclic(self) -> set[str]:
+        """$ref targets that reach themselves through $refs (computed on first use)."""
+        if self._cyclic is None:
+            self._cyclic = cyclic_targets(self.root, self.resolve)
+        return self._cyclic
+
+    def _merge_ref(self, a: Any, b: Any, ptr: str) -> dict:
+        """allOf(a, b) where a or b is a ``$ref`` to a recursive target, as a reference to a
+        new named schema: the merge of both sides with the target's body unrolled once. Its
+        inner references to the target stay references (calls of the target's own rule),
+        and the same merge met again inside it is a call of its own rule."""
+        sides = [
+            {k: v for k, v in x.items() if not _is_annotation(k)} if isinstance(x, dict) else x
+            for x in (a, b)
+        ]
+        key = _dumps(sides)
+        name = self.merged_ref_names.get(key)
+        if name is None:
+            if len(self.merged_refs) >= MAX_MERGED_REFS:
+                raise SchemaError(
+                    "allOf", ptr, f"merges recursive $refs into more than {MAX_MERGED_REFS} schemas"
+                )
+            name = f"{ptr}/allOf({len(self.merged_refs)})"
+            self.merged_ref_names[key] = name
+            self.merged_refs[name] = [sides[0], sides[1], ptr, None]
+        return {"$ref": name}
+
+    def _expand_merged_ref(self, name: str) -> Any:
+        entry = self.merged_refs[name]
+        if entry[3] is None:
+            left, right, ptr = entry[:3]
+            sides = []
+            for s in (left, right):
+                if isinstance(s, dict) and "$ref" in s:
+                    target, tptr = self.resolve(s["$ref"], ptr)
+                    rest = {k: v for k, v in s.items() if k != "$ref"}
+                    s = self.merge(rest, target, tptr) if rest else target
+                sides.append(s)
+            entry[3] = self.merge(sides[0], sides[1], ptr)
+        return entry[3]
+
+    def _deref(self, s: Any, ptr: str, keep_recursive: bool = False, look: bool = False) -> Any:
+        """``s`` with its top-level ``$ref`` replaced by the target. ``keep_recursive``: a
+        reference to a recursive target is returned as it is (merge() makes a rule of it);
+        ``look``: only inspected, never compiled, so a recursive target is unrolled once."""
         hops = 0
         while isinstance(s, dict) and "$ref" in s:
             target, tptr = self.resolve(s["$ref"], ptr)
             rest = {k: v for k, v in s.items() if k != "$ref"}
-            if tptr in self.ref_stack:
+            if keep_recursive and (tptr in self.ref_stack or tptr in self.cyclic):
+                return s
+            if tptr in self.ref_stack and not look:
                 self.unsupported("allOf", ptr, "merges a recursive $ref")
                 return rest
             hops += 1
@@ -781,7 +848,7 @@ class SchemaCompiler:
             return list(ALL_TYPES) + ["integer"]
         if s is False:
             return []
-        s = self._deref(s, "#")
+        s = self._deref(s, "#", look=True)
         if not isinstance(s, dict):
             return []
         if "enum" in s or "const" in s:
@@ -816,7 +883,7 @@ class SchemaCompiler:
         return types
 
     def _literals(self, s: Any) -> set[str] | None:
-        s = self._deref(s, "#")
+        s = self._deref(s, "#", look=True)
         if isinstance(s, dict):
             if "const" in s:
                 return {_dumps(s["const"])}
@@ -834,7 +901,7 @@ class SchemaCompiler:
         la, lb = self._literals(a), self._literals(b)
         if la is not None and lb is not None and not la & lb:
             return True
-        a, b = self._deref(a, "#"), self._deref(b, "#")
+        a, b = self._deref(a, "#", look=True), self._deref(b, "#", look=True)
         if isinstance(a, dict) and isinstance(b, dict) and ta & tb <= {"object"}:
             pa, pb = a.get("properties", {}), b.get("properties", {})
             ra, rb = set(a.get("required", [])), set(b.get("required", []))
@@ -1301,6 +1368,9 @@ class SchemaCompiler:
         for r in required:
             if r not in props:
                 names.append(r)
+        if "_order" in schema:  # an anyOf/oneOf branch: keys in the order of all branches
+            pos = {k: i for i, k in enumerate(schema["_order"])}
+            names.sort(key=lambda n: pos.get(n, len(pos)))
         dependent = self._dependent_required(schema, names, ptr)
         req = set(required)
         min_p = schema.get("minProperties") or 0

@@ -1,0 +1,223 @@
+"""Reference structure of a JSON Schema document, for :mod:`radtrio.fsm.json_schema`.
+
+- :func:`cyclic_targets`: the ``$ref`` targets that can reach themselves through ``$ref``s (a
+  recursive definition). The compiler merges such a target with sibling keywords as a rule of
+  its own (see ``SchemaCompiler._merge_ref``) instead of unrolling it, which would not end.
+- :func:`absolute_refs`: the document with every ``$ref`` rewritten to a JSON pointer from the
+  root, resolved (RFC 3986) against the base URI that the enclosing ``$id`` (draft 6 and
+  later) or ``id`` (draft 4) keywords establish, plain-name fragments and ``$anchor`` included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urldefrag, urljoin
+
+# keywords whose values are data, not subschemas: never searched for $ref or $id
+DATA_KEYWORDS = ("enum", "const", "examples", "default", "example")
+# where a schema keeps definitions: compiled only when a $ref points into them
+DEFINITION_KEYWORDS = ("definitions", "$defs")
+
+
+def _refs_in(node: Any, ptr: str, out: list[tuple[str, str]]) -> None:
+    """(``$ref`` value, pointer of the schema holding it) under ``node``, not descending into
+    definitions (those are reached through their own references)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            out.append((ref, ptr))
+        for k, v in node.items():
+            if k in DATA_KEYWORDS or k in DEFINITION_KEYWORDS:
+                continue
+            _refs_in(v, f"{ptr}/{_escape(k)}", out)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _refs_in(v, f"{ptr}/{i}", out)
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def cyclic_targets(root: Any, resolve: Callable[[str, str], tuple[Any, str]]) -> set[str]:
+    """Pointers of the ``$ref`` targets from which a chain of ``$ref``s leads back to the same
+    target (an over-approximation: every ``$ref`` under a target counts, whether or not an
+    instance can reach it). ``resolve(ref, ptr)`` gives ``(node, pointer)`` or raises."""
+    edges: dict[str, set[str]] = {}
+    nodes: dict[str, Any] = {}
+    todo: list[tuple[str, Any]] = [("#", root)]
+    while todo:
+        ptr, node = todo.pop()
+        if ptr in edges:
+            continue
+        found: list[tuple[str, str]] = []
+        _refs_in(node, ptr, found)
+        out = edges[ptr] = set()
+        for ref, at in found:
+            try:
+                target, tptr = resolve(ref, at)
+            except Exception:  # unresolvable: the compiler refuses it where it is compiled
+                continue
+            out.add(tptr)
+            if tptr not in edges:
+                nodes[tptr] = target
+                todo.append((tptr, target))
+    # a target is cyclic when it reaches itself: strongly connected components (Tarjan)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    cyclic: set[str] = set()
+    counter = 0
+    for start in edges:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on.add(start)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in edges:
+                    continue
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(edges[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                low[u] = min(low[u], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in edges[v]:
+                    cyclic.update(comp)
+    return cyclic
+
+
+def id_keyword(root: Any) -> str:
+    """``id`` for draft 3/4 documents (by ``$schema``), else ``$id``."""
+    meta = root.get("$schema") if isinstance(root, dict) else None
+    if isinstance(meta, str) and ("draft-03" in meta or "draft-04" in meta):
+        return "id"
+    return "$id"
+
+
+def _ref_ignores_siblings(root: Any) -> bool:
+    """Drafts 3 to 7: a schema with ``$ref`` ignores its other keywords, ``$id`` included."""
+    meta = root.get("$schema") if isinstance(root, dict) else None
+    return isinstance(meta, str) and any(f"draft-0{n}" in meta for n in range(3, 8))
+
+
+def needs_base_uris(root: Any) -> bool:
+    """Whether some ``$ref`` may depend on a base URI: a schema below the root has an id, a
+    schema has ``$anchor`` or a plain-name id, or a ``$ref`` is not a plain ``#/`` pointer."""
+    key = id_keyword(root)
+    todo = [(root, True)]
+    while todo:
+        node, top = todo.pop()
+        if isinstance(node, dict):
+            v = node.get(key)
+            if isinstance(v, str) and (not top or "#" in v.rstrip("#")):
+                return True
+            if isinstance(node.get("$anchor"), str):
+                return True
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref != "#" and not ref.startswith("#/"):
+                return True
+            todo.extend((v, False) for k, v in node.items() if k not in DATA_KEYWORDS)
+        elif isinstance(node, list):
+            todo.extend((v, False) for v in node)
+    return False
+
+
+def absolute_refs(root: Any) -> Any:
+    """A copy of the document whose ``$ref``s are JSON pointers from its root ("#/..."),
+    resolved per RFC 3986 against the base URI of where they stand, and without id or
+    ``$anchor`` keywords (they have done their work). A reference that leaves the document
+    or names an unknown anchor keeps its text (the compiler refuses it)."""
+    key = id_keyword(root)
+    ref_only = _ref_ignores_siblings(root)
+    resources: dict[str, str] = {}
+    anchors: dict[tuple[str, str], str] = {}
+
+    def base_of(node: dict, base: str, ptr: str) -> str:
+        v = node.get(key)
+        if not isinstance(v, str) or (ref_only and "$ref" in node):
+            return base
+        uri, frag = _split(urljoin(base, v))
+        if frag and not frag.startswith("/"):
+            anchors.setdefault((uri, frag), ptr)  # draft 4-7 plain-name id "#name"
+        resources.setdefault(uri, ptr)
+        return uri
+
+    def index(node: Any, base: str, ptr: str) -> None:
+        if isinstance(node, dict):
+            base = base_of(node, base, ptr)
+            anchor = node.get("$anchor")
+            if isinstance(anchor, str):
+                anchors.setdefault((base, anchor), ptr)
+            for k, v in node.items():
+                if k not in DATA_KEYWORDS:
+                    index(v, base, f"{ptr}/{_escape(k)}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                index(v, base, f"{ptr}/{i}")
+
+    def rewrite(node: Any, base: str, ptr: str) -> Any:
+        if isinstance(node, list):
+            return [rewrite(v, base, f"{ptr}/{i}") for i, v in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        base = base_of(node, base, ptr)
+        out = {}
+        for k, v in node.items():
+            if k in DATA_KEYWORDS:
+                out[k] = v
+            elif k in (key, "$anchor") and isinstance(v, str):
+                continue
+            elif k == "$ref" and isinstance(v, str):
+                out[k] = _pointer(v, base, resources, anchors)
+            else:
+                out[k] = rewrite(v, base, f"{ptr}/{_escape(k)}")
+        return out
+
+    root_base = ""
+    index(root, root_base, "#")
+    resources.setdefault("", "#")
+    return rewrite(root, root_base, "#")
+
+
+def _split(uri: str) -> tuple[str, str]:
+    u, frag = urldefrag(uri)
+    return u, frag
+
+
+def _pointer(
+    ref: str, base: str, resources: dict[str, str], anchors: dict[tuple[str, str], str]
+) -> str:
+    uri, frag = _split(urljoin(base, ref))
+    start = resources.get(uri)
+    if start is None:
+        return ref
+    if not frag:
+        return start
+    if frag.startswith("/"):
+        return ("#" if start == "#" else start) + frag
+    hit = anchors.get((uri, frag))
+    return hit if hit is not None else ref
