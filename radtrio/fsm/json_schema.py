@@ -53,6 +53,7 @@ EAGER_DFA_NODES = 400  # subschema ASTs at least this large are compiled on thei
 COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
 MAX_KEY_PATTERNS = 4  # patternProperties entries (keys are split into 2**n regions)
 MAX_MIN_PROPERTIES = 8  # minProperties: the members NFA keeps one copy per count below it
+MAX_MAX_PROPERTIES = 8  # maxProperties: one copy per count up to it (unless every key fits)
 MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presence choice
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 
@@ -1293,13 +1294,13 @@ class SchemaCompiler:
         if min_p > MAX_MIN_PROPERTIES:
             self.unsupported("minProperties", ptr, f"{min_p} is above {MAX_MIN_PROPERTIES}")
             min_p = 0
-        if max_p is not None and not (
-            additional is False and not key_patterns and len(names) <= max_p
+        if isinstance(max_p, float) and max_p.is_integer():
+            max_p = int(max_p)
+        if max_p is not None and (
+            isinstance(max_p, bool) or not isinstance(max_p, int) or max_p < 0
         ):
-            self.unsupported(
-                "maxProperties",
-                ptr,
-                "(only when additionalProperties is false and bounds all keys)",
+            raise SchemaError(
+                "maxProperties", ptr, f"must be a non-negative integer, got {max_p!r}"
             )
         ws = self.ws
         entries = []
@@ -1318,9 +1319,14 @@ class SchemaCompiler:
         extra = self._extra_members(names, key_patterns, additional, ptr)
         if extra is None and min_p > len(entries):
             return NOTHING  # fewer possible members than minProperties asks for
+        if max_p is not None and extra is None and len(entries) <= max_p:
+            max_p = None  # every possible member fits
+        if max_p is not None and max_p > MAX_MAX_PROPERTIES:
+            self.unsupported("maxProperties", ptr, f"{max_p} is above {MAX_MAX_PROPERTIES}")
+            max_p = None
         sep = N_cat(ws, N_lit(","), ws)
         bodies = [
-            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p)
+            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p, max_p)
             for variant in _dependency_variants(entries, dependent)
         ]
         if not bodies:
