@@ -193,6 +193,8 @@ class NFA:
             return base, e
         if kind == "props":
             return self._props(node)
+        if kind == "graph":
+            return self._graph(node)
         if kind == "call":
             s, e = self.new(), self.new()
             self.calls += (s, node[1], e)
@@ -272,6 +274,20 @@ class NFA:
                 if state is not None and j >= min_members:
                     self.ep(state, e)
         return s, e
+
+    def _graph(self, node) -> tuple[int, int]:
+        """``("graph", n, accepting, edges)``: a small automaton whose ``n`` states (0 is the
+        start) are joined by ``(src, ast, dst)`` edges that each read the language of ``ast``."""
+        _, n, accepting, edges = node
+        states = [self.new() for _ in range(n)]
+        e = self.new()
+        for src, ast, dst in edges:
+            cs, ce = self.build(ast)
+            self.ep(states[src], cs)
+            self.ep(ce, states[dst])
+        for q in accepting:
+            self.ep(states[q], e)
+        return states[0], e
 
     def _after_member_sep(self, sep, sources: list[tuple[int, int]]) -> int:
         """A state where the next member starts, reached from each (state, members so far):

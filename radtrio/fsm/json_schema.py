@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from radtrio.fsm import json_numbers as jn
+from radtrio.fsm import schema_arrays as sarr
+from radtrio.fsm import schema_dependencies as sdeps
 from radtrio.fsm.automaton import (
     DFA,
     AutomatonTooLarge,
@@ -408,7 +410,6 @@ class SchemaCompiler:
             "if",
             "then",
             "else",
-            "dependentSchemas",
             "unevaluatedItems",
         ):
             if k in schema:
@@ -422,6 +423,8 @@ class SchemaCompiler:
             for i, s in enumerate(subs):
                 acc = self.merge(acc, s, f"{ptr}/allOf/{i}")
             return self.value(acc, ptr)
+        if sdeps.has_schema_dependencies(schema):
+            return self.value(self._dependent_schemas(schema, ptr), ptr)
         if "anyOf" in schema or "oneOf" in schema:
             key = "anyOf" if "anyOf" in schema else "oneOf"
             rest = {k: v for k, v in schema.items() if k != key}
@@ -442,6 +445,23 @@ class SchemaCompiler:
             rest = {k: v for k, v in schema.items() if k != "not"}
             return self.value(self.apply_not(rest, schema["not"], f"{ptr}/not"), ptr)
         return self._typed(schema, ptr)
+
+    def _dependent_schemas(self, schema: dict, ptr: str) -> Any:
+        """Schema-valued dependencies as an anyOf of disjoint variants (see
+        :mod:`radtrio.fsm.schema_dependencies`)."""
+        rest, triggers, keyword = sdeps.split(schema)
+        for trigger, subs in triggers.items():
+            if not isinstance(trigger, str) or not all(isinstance(x, (bool, dict)) for x in subs):
+                raise SchemaError(keyword, ptr, f"{trigger!r} must map to a schema or a key list")
+        out = sdeps.variants(rest, triggers, self._types(rest) == ["object"], self.merge, ptr)
+        if out is None:
+            self.unsupported(
+                keyword, ptr, f"more than {sdeps.MAX_DEPENDENCY_VARIANTS} presence variants"
+            )
+            return rest
+        result: Any = False if not out else out[0] if len(out) == 1 else {"anyOf": out}
+        self.keep_alive.append(result)
+        return result
 
     def _ref(self, schema: dict, ptr: str):
         ref = schema["$ref"]
@@ -515,6 +535,8 @@ class SchemaCompiler:
         for k in dict.fromkeys([*a, *b]):  # a's keys, then b's: the same order every run
             if _is_annotation(k) or (tuple_items and k in ("items", "additionalItems")):
                 continue
+            if k in sarr.CONTAINS_KEYS:
+                continue  # below: each contains keeps its own counts
             if k not in a or k not in b:
                 out[k] = a[k] if k in a else b[k]
                 continue
@@ -584,6 +606,8 @@ class SchemaCompiler:
                     out[k] = va
             elif k in ("dependentRequired", "dependencies") and _key_lists(va) and _key_lists(vb):
                 out[k] = {t: list(dict.fromkeys(va.get(t, []) + vb.get(t, []))) for t in va | vb}
+            elif k in sdeps.KEYWORDS and isinstance(va, dict) and isinstance(vb, dict):
+                out[k] = sdeps.merge_maps(va, vb)
             elif k == "nullable":
                 out[k] = bool(va) and bool(vb)
             elif k == "_patterns":
@@ -609,6 +633,7 @@ class SchemaCompiler:
                 for i in range(max(len(pa), len(pb)))
             ]
             out["items"] = {"allOf": [ra, rb]}
+        out.update(sarr.merge_contains(a, b))
         if "nullable" in out and ("nullable" not in a or "nullable" not in b):
             out["nullable"] = False
         # properties: keys of one side are "additional" for the other
@@ -1193,9 +1218,13 @@ class SchemaCompiler:
         if schema.get("uniqueItems") is True and not (
             schema.get("maxItems") is not None and schema["maxItems"] <= 1
         ):
-            self.unsupported("uniqueItems", ptr)
-        if "contains" in schema:
-            self.unsupported("contains", ptr)
+            ast = sarr.unique_array(self, schema, ptr)
+            if ast is not None:
+                return ast
+        if any(k in schema for k in sarr.CONTAINS_KEYS):
+            ast = sarr.contains_array(self, schema, ptr)
+            if ast is not None:
+                return ast
         items = schema.get("items", True)
         prefix = schema.get("prefixItems", [])
         rest = items
@@ -1429,6 +1458,11 @@ def _ast_size(node, cap: int) -> int:
             n += _ast_size(kv, cap - n)
             if n >= cap:
                 break
+    elif kind == "graph":
+        for _, ast, _ in node[3]:
+            n += _ast_size(ast, cap - n)
+            if n >= cap:
+                break
     return n
 
 
@@ -1444,6 +1478,8 @@ def _has_call(node) -> bool:
         return any(_has_call(kv) for kv, _ in node[1]) or (
             node[3] is not None and _has_call(node[3])
         )
+    if kind == "graph":
+        return any(_has_call(ast) for _, ast, _ in node[3])
     return False
 
 
