@@ -193,6 +193,8 @@ class NFA:
             return base, e
         if kind == "props":
             return self._props(node)
+        if kind == "graph":
+            return self._graph(node)
         if kind == "call":
             s, e = self.new(), self.new()
             self.calls += (s, node[1], e)
@@ -213,17 +215,29 @@ class NFA:
     def _props(self, node) -> tuple[int, int]:
         """Object members in a fixed order, optional ones skippable, commas only between
         present members, then any number of ``extra`` members; at least ``min_members`` in
-        all. ``level[j]`` is the state after j members (the top level counts "that many or
-        more"; without a minimum the levels are "none yet" and "some")."""
-        _, entries, sep, extra, min_members = node
-        top = max(min_members, 1)
+        all and, when the node has a sixth field that is not None, at most ``max_members``.
+        ``level[j]`` is the state after j members (without a maximum the top level counts
+        "that many or more"; without a minimum the levels are "none yet" and "some")."""
+        _, entries, sep, extra, min_members = node[:5]
+        max_members = node[5] if len(node) > 5 else None
+        if max_members is None:
+            top = max(min_members, 1)
+
+            def after(j: int) -> int | None:
+                return min(j + 1, top)
+        else:
+            top = max_members
+
+            def after(j: int) -> int | None:
+                return j + 1 if j < top else None
+
         s, e = self.new(), self.new()
         level: list[int | None] = [s] + [None] * top
         for kv, required in entries:
             nxt: list[int | None] = [None] * (top + 1)
             for k in range(1, top + 1):
                 sources = [
-                    (at, j) for j, at in enumerate(level) if at is not None and min(j + 1, top) == k
+                    (at, j) for j, at in enumerate(level) if at is not None and after(j) == k
                 ]
                 if not sources:
                     continue
@@ -247,7 +261,7 @@ class NFA:
                     (state, j)
                     for states in (level, after_extra)
                     for j, state in enumerate(states)
-                    if state is not None and min(j + 1, top) == k
+                    if state is not None and after(j) == k
                 ]
                 if not sources:
                     continue
@@ -260,6 +274,20 @@ class NFA:
                 if state is not None and j >= min_members:
                     self.ep(state, e)
         return s, e
+
+    def _graph(self, node) -> tuple[int, int]:
+        """``("graph", n, accepting, edges)``: a small automaton whose ``n`` states (0 is the
+        start) are joined by ``(src, ast, dst)`` edges that each read the language of ``ast``."""
+        _, n, accepting, edges = node
+        states = [self.new() for _ in range(n)]
+        e = self.new()
+        for src, ast, dst in edges:
+            cs, ce = self.build(ast)
+            self.ep(states[src], cs)
+            self.ep(ce, states[dst])
+        for q in accepting:
+            self.ep(states[q], e)
+        return states[0], e
 
     def _after_member_sep(self, sep, sources: list[tuple[int, int]]) -> int:
         """A state where the next member starts, reached from each (state, members so far):

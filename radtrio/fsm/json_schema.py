@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from radtrio.fsm import json_numbers as jn
+from radtrio.fsm import schema_arrays as sarr
+from radtrio.fsm import schema_dependencies as sdeps
 from radtrio.fsm.automaton import (
     DFA,
     AutomatonTooLarge,
@@ -55,6 +57,7 @@ EAGER_DFA_NODES = 400  # subschema ASTs at least this large are compiled on thei
 COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
 MAX_KEY_PATTERNS = 4  # patternProperties entries (keys are split into 2**n regions)
 MAX_MIN_PROPERTIES = 8  # minProperties: the members NFA keeps one copy per count below it
+MAX_MAX_PROPERTIES = 8  # maxProperties: one copy per count up to it (unless every key fits)
 MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presence choice
 MAX_MERGED_REFS = 256  # distinct (recursive $ref, other schema) merges, each a rule of its own
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
@@ -440,7 +443,6 @@ class SchemaCompiler:
             "if",
             "then",
             "else",
-            "dependentSchemas",
             "unevaluatedItems",
         ):
             if k in schema:
@@ -454,6 +456,8 @@ class SchemaCompiler:
             for i, s in enumerate(subs):
                 acc = self.merge(acc, s, f"{ptr}/allOf/{i}")
             return self.value(acc, ptr)
+        if sdeps.has_schema_dependencies(schema):
+            return self.value(self._dependent_schemas(schema, ptr), ptr)
         if "anyOf" in schema or "oneOf" in schema:
             key = "anyOf" if "anyOf" in schema else "oneOf"
             rest = {k: v for k, v in schema.items() if k != key}
@@ -479,6 +483,23 @@ class SchemaCompiler:
             rest = {k: v for k, v in schema.items() if k != "not"}
             return self.value(self.apply_not(rest, schema["not"], f"{ptr}/not"), ptr)
         return self._typed(schema, ptr)
+
+    def _dependent_schemas(self, schema: dict, ptr: str) -> Any:
+        """Schema-valued dependencies as an anyOf of disjoint variants (see
+        :mod:`radtrio.fsm.schema_dependencies`)."""
+        rest, triggers, keyword = sdeps.split(schema)
+        for trigger, subs in triggers.items():
+            if not isinstance(trigger, str) or not all(isinstance(x, (bool, dict)) for x in subs):
+                raise SchemaError(keyword, ptr, f"{trigger!r} must map to a schema or a key list")
+        out = sdeps.variants(rest, triggers, self._types(rest) == ["object"], self.merge, ptr)
+        if out is None:
+            self.unsupported(
+                keyword, ptr, f"more than {sdeps.MAX_DEPENDENCY_VARIANTS} presence variants"
+            )
+            return rest
+        result: Any = False if not out else out[0] if len(out) == 1 else {"anyOf": out}
+        self.keep_alive.append(result)
+        return result
 
     def _ref(self, schema: dict, ptr: str):
         ref = schema["$ref"]
@@ -553,6 +574,8 @@ class SchemaCompiler:
         for k in dict.fromkeys([*a, *b]):  # a's keys, then b's: the same order every run
             if _is_annotation(k) or (tuple_items and k in ("items", "additionalItems")):
                 continue
+            if k in sarr.CONTAINS_KEYS:
+                continue  # below: each contains keeps its own counts
             if k not in a or k not in b:
                 out[k] = a[k] if k in a else b[k]
                 continue
@@ -622,6 +645,8 @@ class SchemaCompiler:
                     out[k] = va
             elif k in ("dependentRequired", "dependencies") and _key_lists(va) and _key_lists(vb):
                 out[k] = {t: list(dict.fromkeys(va.get(t, []) + vb.get(t, []))) for t in va | vb}
+            elif k in sdeps.KEYWORDS and isinstance(va, dict) and isinstance(vb, dict):
+                out[k] = sdeps.merge_maps(va, vb)
             elif k == "nullable":
                 out[k] = bool(va) and bool(vb)
             elif k == "_patterns":
@@ -649,6 +674,7 @@ class SchemaCompiler:
                 for i in range(max(len(pa), len(pb)))
             ]
             out["items"] = {"allOf": [ra, rb]}
+        out.update(sarr.merge_contains(a, b))
         if "nullable" in out and ("nullable" not in a or "nullable" not in b):
             out["nullable"] = False
         # properties: keys of one side are "additional" for the other
@@ -1280,9 +1306,13 @@ class SchemaCompiler:
         if schema.get("uniqueItems") is True and not (
             schema.get("maxItems") is not None and schema["maxItems"] <= 1
         ):
-            self.unsupported("uniqueItems", ptr)
-        if "contains" in schema:
-            self.unsupported("contains", ptr)
+            ast = sarr.unique_array(self, schema, ptr)
+            if ast is not None:
+                return ast
+        if any(k in schema for k in sarr.CONTAINS_KEYS):
+            ast = sarr.contains_array(self, schema, ptr)
+            if ast is not None:
+                return ast
         items = schema.get("items", True)
         prefix = schema.get("prefixItems", [])
         rest = items
@@ -1384,13 +1414,13 @@ class SchemaCompiler:
         if min_p > MAX_MIN_PROPERTIES:
             self.unsupported("minProperties", ptr, f"{min_p} is above {MAX_MIN_PROPERTIES}")
             min_p = 0
-        if max_p is not None and not (
-            additional is False and not key_patterns and len(names) <= max_p
+        if isinstance(max_p, float) and max_p.is_integer():
+            max_p = int(max_p)
+        if max_p is not None and (
+            isinstance(max_p, bool) or not isinstance(max_p, int) or max_p < 0
         ):
-            self.unsupported(
-                "maxProperties",
-                ptr,
-                "(only when additionalProperties is false and bounds all keys)",
+            raise SchemaError(
+                "maxProperties", ptr, f"must be a non-negative integer, got {max_p!r}"
             )
         ws = self.ws
         entries = []
@@ -1409,9 +1439,14 @@ class SchemaCompiler:
         extra = self._extra_members(names, key_patterns, additional, ptr)
         if extra is None and min_p > len(entries):
             return NOTHING  # fewer possible members than minProperties asks for
+        if max_p is not None and extra is None and len(entries) <= max_p:
+            max_p = None  # every possible member fits
+        if max_p is not None and max_p > MAX_MAX_PROPERTIES:
+            self.unsupported("maxProperties", ptr, f"{max_p} is above {MAX_MAX_PROPERTIES}")
+            max_p = None
         sep = N_cat(ws, N_lit(","), ws)
         bodies = [
-            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p)
+            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p, max_p)
             for variant in _dependency_variants(entries, dependent)
         ]
         if not bodies:
@@ -1514,6 +1549,11 @@ def _ast_size(node, cap: int) -> int:
             n += _ast_size(kv, cap - n)
             if n >= cap:
                 break
+    elif kind == "graph":
+        for _, ast, _ in node[3]:
+            n += _ast_size(ast, cap - n)
+            if n >= cap:
+                break
     return n
 
 
@@ -1529,6 +1569,8 @@ def _has_call(node) -> bool:
         return any(_has_call(kv) for kv, _ in node[1]) or (
             node[3] is not None and _has_call(node[3])
         )
+    if kind == "graph":
+        return any(_has_call(ast) for _, ast, _ in node[3])
     return False
 
 
