@@ -47,7 +47,7 @@ from radtrio.fsm.regex_parser import (
     parse_pattern_search,
     parse_regex,
 )
-from radtrio.fsm.schema_order import branch_orders
+from radtrio.fsm.schema_order import branch_orders, object_order
 from radtrio.fsm.schema_refs import absolute_refs, cyclic_targets, id_keyword, needs_base_uris
 from radtrio.types import RequestError
 
@@ -304,22 +304,7 @@ class SchemaCompiler:
     def has_call(self, node) -> bool:
         """Whether an AST calls a rule; each compound node is walked once per compile
         (``value`` asks at every nesting level, which re-walked whole subtrees)."""
-        kind = node[0]
-        if kind not in ("cat", "alt", "rep", "props"):
-            return kind == "call"
-        hit = self.call_memo.get(id(node))
-        if hit is not None and hit[0] is node:
-            return hit[1]
-        if kind == "rep":
-            found = self.has_call(node[1])
-        elif kind == "props":
-            found = any(self.has_call(kv) for kv, _ in node[1]) or (
-                node[3] is not None and self.has_call(node[3])
-            )
-        else:
-            found = any(self.has_call(c) for c in node[1])
-        self.call_memo[id(node)] = (node, found)
-        return found
+        return _has_call(node, self.call_memo)
 
     def _index_ids(self, node: Any, ptr: str) -> None:
         if isinstance(node, dict):
@@ -488,6 +473,9 @@ class SchemaCompiler:
         """Schema-valued dependencies as an anyOf of disjoint variants (see
         :mod:`radtrio.fsm.schema_dependencies`)."""
         rest, triggers, keyword = sdeps.split(schema)
+        order = object_order(self.root, schema) if "_order" not in rest else None
+        if order:  # keys in the original schema's order, not each variant's own
+            rest = {"_order": order, **rest}
         for trigger, subs in triggers.items():
             if not isinstance(trigger, str) or not all(isinstance(x, (bool, dict)) for x in subs):
                 raise SchemaError(keyword, ptr, f"{trigger!r} must map to a schema or a key list")
@@ -1439,6 +1427,15 @@ class SchemaCompiler:
         extra = self._extra_members(names, key_patterns, additional, ptr)
         if extra is None and min_p > len(entries):
             return NOTHING  # fewer possible members than minProperties asks for
+        if extra is not None and min_p > len(entries) + 1:
+            # a grammar cannot keep extra keys apart ({"x":1,"x":2} is one property), so the
+            # extras count once toward the minimum: more than one would be needed here
+            self.unsupported(
+                "minProperties",
+                ptr,
+                f"{min_p} needs {min_p - len(entries)} keys besides the named properties "
+                "(radtrio cannot keep additional keys distinct from each other)",
+            )
         if max_p is not None and extra is None and len(entries) <= max_p:
             max_p = None  # every possible member fits
         if max_p is not None and max_p > MAX_MAX_PROPERTIES:
@@ -1557,21 +1554,36 @@ def _ast_size(node, cap: int) -> int:
     return n
 
 
-def _has_call(node) -> bool:
+def _sub_asts(node) -> list:
+    """The ASTs directly inside a compound node (cat, alt, rep, props, graph)."""
+    kind = node[0]
+    if kind in ("cat", "alt"):
+        return list(node[1])
+    if kind == "rep":
+        return [node[1]]
+    if kind == "props":
+        return [kv for kv, _ in node[1]] + ([node[3]] if node[3] is not None else [])
+    if kind == "graph":
+        return [ast for _, ast, _ in node[3]]
+    return []
+
+
+def _has_call(node, memo: dict[int, tuple[Any, bool]] | None = None) -> bool:
+    """Whether an AST calls a rule. ``memo`` (id -> (node, answer), kept by the caller for
+    one compile) remembers compound nodes so shared subtrees are walked once."""
     kind = node[0]
     if kind == "call":
         return True
-    if kind in ("cat", "alt"):
-        return any(_has_call(c) for c in node[1])
-    if kind == "rep":
-        return _has_call(node[1])
-    if kind == "props":
-        return any(_has_call(kv) for kv, _ in node[1]) or (
-            node[3] is not None and _has_call(node[3])
-        )
-    if kind == "graph":
-        return any(_has_call(ast) for _, ast, _ in node[3])
-    return False
+    if kind not in ("cat", "alt", "rep", "props", "graph"):
+        return False
+    if memo is not None:
+        hit = memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+    found = any(_has_call(c, memo) for c in _sub_asts(node))
+    if memo is not None:
+        memo[id(node)] = (node, found)
+    return found
 
 
 def _multiple_dfa(k: int):

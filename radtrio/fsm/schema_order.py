@@ -30,3 +30,16 @@ def branch_orders(root: Any, schema: Any, branches: list[Any]) -> list[list[str]
         placed = [k for k in own if k in pos]
         out.append(union if placed != sorted(placed, key=pos.__getitem__) else None)
     return out
+
+
+def object_order(root: Any, schema: Any) -> list[str] | None:
+    """The key order ``conformance.emit`` gives an object under ``schema`` (its properties and
+    those of its allOf/anyOf/oneOf/$ref parts, then required names); None if it cannot tell.
+    Schemas the compiler synthesizes (the presence variants of dependentSchemas) carry it as
+    ``_order`` so that each variant lists its keys the way the original schema would."""
+    from radtrio.fsm.conformance import _Orderer
+
+    try:
+        return _Orderer(root).names([schema]) or None
+    except RecursionError:
+        return None
