@@ -386,10 +386,23 @@ def test_min_properties_counts_every_member():
     check({**closed, "minProperties": 1}, [{"a": 1}, {"b": 2}, {"a": 1, "b": 2}], [{}])
     check({**closed, "minProperties": 2}, [{"a": 1, "b": 2}], [{}, {"a": 1}, {"b": 2}])
     check({**closed, "minProperties": 3}, [], [{"a": 1, "b": 2}])  # cannot be met: no value
-    two_or_more = [{"x": 1, "y": 2}, {"x": 1, "y": 2, "z": 3}]
-    check({"type": "object", "minProperties": 2}, two_or_more, [{}, {"x": 1}])
+    check({"type": "object", "minProperties": 1}, [{"x": 1}, {"x": 1, "y": 2}], [{}])
     required_a = {"properties": props, "required": ["a"], "minProperties": 2}
     check(required_a, [{"a": 1, "b": 2}, {"a": 1, "q": None}], [{"a": 1}])
+
+
+def test_min_properties_never_counts_a_repeated_extra_key_twice():
+    """{"x":1,"x":2} has one property; a grammar cannot keep extra keys apart, so extra
+    members count once toward minProperties, and a minimum that needs two is refused."""
+    g = compile_json_schema(
+        json.dumps({"properties": {"a": {}}, "minProperties": 2, "maxProperties": 3}), False
+    )
+    assert g.matches(b'{"a":1,"x":2}') and g.matches(b'{"a":1,"x":2,"y":3}')
+    assert not g.matches(b'{"x":1,"x":2}') and not g.matches(b'{"x":1,"y":2}')
+    assert not g.matches(b'{"a":1,"x":2,"y":3,"z":4}')
+    with pytest.raises(SchemaError) as e:
+        compile_json_schema(json.dumps({"type": "object", "minProperties": 2}), False)
+    assert e.value.keyword == "minProperties" and "distinct" in str(e.value)
 
 
 def test_dependent_required_both_spellings():

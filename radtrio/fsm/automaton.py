@@ -253,27 +253,41 @@ class NFA:
                             nxt[j] = self.new()
                         self.ep(at, nxt[j])
             level = nxt
-        after_extra: list[int | None] = [None] * (top + 1)
+        ends: list[tuple[int, int]] = [(at, j) for j, at in enumerate(level) if at is not None]
         if extra is not None:
-            after_extra = [None] + [self.new() for _ in range(top)]
-            for k in range(1, top + 1):
-                sources = [
-                    (state, j)
-                    for states in (level, after_extra)
-                    for j, state in enumerate(states)
-                    if state is not None and after(j) == k
-                ]
-                if not sources:
-                    continue
-                q = self._after_member_sep(sep, sources)
-                ks, ke = self.build(extra)
-                self.ep(q, ks)
-                self.ep(ke, after_extra[k])
-        for states in (level, after_extra):
-            for j, state in enumerate(states):
-                if state is not None and j >= min_members:
-                    self.ep(state, e)
+            ends += self._extra_members(level, sep, extra, max_members, min_members > 0)
+        for state, lower in ends:
+            if lower >= min_members:
+                self.ep(state, e)
         return s, e
+
+    def _extra_members(
+        self, level, sep, extra, max_members: int | None, distinct: bool
+    ) -> list[tuple[int, int]]:
+        """Any number of ``extra`` members after the named ones (at ``level[j]``: j named
+        members so far). Extra keys are never named keys, but the automaton cannot keep them
+        apart from each other: ``{"x":1,"x":2}`` has one property. So toward a minimum (when
+        ``distinct``) all the extras together count as one, while toward ``max_members`` each
+        counts. Returns (state, members surely distinct) where the members may end."""
+        # state key: (named members or -1 when no minimum needs them, members for the maximum)
+        targets: dict[tuple[int, int], int] = {}
+        sources: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        frontier = [(j, j, level[j]) for j in range(len(level)) if level[j] is not None]
+        while frontier:
+            j, total, at = frontier.pop()
+            if max_members is not None and total >= max_members:
+                continue  # no room for another member
+            key = (j if distinct else -1, total + 1 if max_members is not None else 1)
+            sources.setdefault(key, []).append((at, total))
+            if key not in targets:
+                targets[key] = self.new()
+                frontier.append((key[0], key[1], targets[key]))
+        for key, srcs in sources.items():
+            q = self._after_member_sep(sep, srcs)
+            ks, ke = self.build(extra)
+            self.ep(q, ks)
+            self.ep(ke, targets[key])
+        return [(state, j + 1 if distinct else total) for (j, total), state in targets.items()]
 
     def _graph(self, node) -> tuple[int, int]:
         """``("graph", n, accepting, edges)``: a small automaton whose ``n`` states (0 is the
