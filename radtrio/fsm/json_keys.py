@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from radtrio.fsm.automaton import DFA, is_empty, product
+from radtrio.fsm.automaton import DFA, compile_ast, is_empty, product
 
 MAX_KEY_REGIONS = 64  # non-empty key regions (sets of matching patterns) one object may have
 
+MEMBER_RULE_WEIGHT = 2000  # pattern member values this heavy become rules of their own
 SIDES = "_key_sides"  # merged schemas: [[patternProperties, additionalProperties], ...]
 
 
@@ -63,3 +64,44 @@ def all_of(parts: list[Any]) -> Any:
     if not kept:
         return True
     return kept[0] if len(kept) == 1 else {"allOf": kept}
+
+
+def ast_weight(node: Any, cap: int) -> int:
+    """About how many NFA states an AST needs (a compiled DFA counts its states), counting
+    up to about ``cap``."""
+    kind = node[0]
+    if kind == "dfa":
+        return node[1].n
+    n = 1
+    if kind in ("cat", "alt"):
+        for c in node[1]:
+            n += ast_weight(c, cap - n)
+            if n >= cap:
+                break
+    elif kind == "rep":
+        n += ast_weight(node[1], cap) * max(1, node[2], node[3] or 1)
+    elif kind == "props":
+        for kv, _ in node[1]:
+            n += ast_weight(kv, cap - n)
+            if n >= cap:
+                break
+        if node[3] is not None and n < cap:
+            n += ast_weight(node[3], cap - n)
+    return n
+
+
+def union(dfas: list[DFA]) -> DFA:
+    """DFA of the strings any of ``dfas`` accepts (call-free DFAs)."""
+    if len(dfas) == 1:
+        return dfas[0]
+    return compile_ast(("alt", [("dfa", d) for d in dfas]))
+
+
+def exactly_one(dfas: list[DFA]) -> DFA:
+    """DFA of the strings exactly one of ``dfas`` accepts: each minus the union of the others
+    (exact only for languages where every value has one serialization, such as strings)."""
+    parts = []
+    for i, d in enumerate(dfas):
+        others = [x for j, x in enumerate(dfas) if j != i]
+        parts.append(product(d, union(others), "diff") if others else d)
+    return union(parts)

@@ -32,7 +32,16 @@ from radtrio.fsm.automaton import (
 )
 from radtrio.fsm.grammar import Grammar, GrammarBuilder, GrammarConflict
 from radtrio.fsm.json_formats import format_regex
-from radtrio.fsm.json_keys import MAX_KEY_REGIONS, SIDES, all_of, key_regions, sides_of
+from radtrio.fsm.json_keys import (
+    MAX_KEY_REGIONS,
+    MEMBER_RULE_WEIGHT,
+    SIDES,
+    all_of,
+    ast_weight,
+    exactly_one,
+    key_regions,
+    sides_of,
+)
 from radtrio.fsm.regex_parser import (
     EMPTY,
     N_alt,
@@ -275,6 +284,7 @@ class SchemaCompiler:
         self.ref_stack: list[str] = []
         self.recursive: set[str] = set()
         self.string_rules: dict[tuple[int, int | None], int] = {}
+        self.member_rules: dict[int, int] = {}  # id(member value AST) -> its rule
         self.char_rule: int | None = None
         self.memo: dict[int, tuple[Any, Any]] = {}
         self.keep_alive: list[Any] = []  # schemas made here (memo keys are their ids)
@@ -1192,12 +1202,25 @@ class SchemaCompiler:
                 continue
             self.keep_alive.append(sub)
             sp = f"{ptr}/patternProperties" if inside else f"{ptr}/additionalProperties"
-            v = self.value(sub, sp)
+            v = self._member_value(sub, sp)
             if v != NOTHING:
                 alts.append(N_cat(("dfa", region), self.ws, N_lit(":"), self.ws, v))
         if not alts:
             return None
         return alts[0] if len(alts) == 1 else N_alt(*alts)
+
+    def _member_value(self, sub: Any, ptr: str):
+        """AST of a pattern or additionalProperties member value: a rule of its own (a call)
+        when it is large, so that a schema reached both by name and by pattern, level after
+        level, is not copied into its parent DFA twice per level."""
+        v = self.value(sub, ptr)
+        if not self.use_counters or ast_weight(v, MEMBER_RULE_WEIGHT) < MEMBER_RULE_WEIGHT:
+            return v
+        rid = self.member_rules.get(id(v))
+        if rid is None:
+            rid = self.member_rules[id(v)] = self.b.add_dfa(v)
+            self.keep_alive.append(v)
+        return ("call", rid)
 
     def _string_rule(self, lo: int, hi: int | None) -> int:
         key = (lo, hi)
@@ -1328,6 +1351,7 @@ class SchemaCompiler:
                 "(only when additionalProperties is false and bounds all keys)",
             )
         ws = self.ws
+        extra = self._extra_members(names, sides, ptr, key_filter)
         entries = []
         for name in names:
             pp = f"{ptr}/properties/{name}" if name in props else f"{ptr}/additionalProperties"
@@ -1335,11 +1359,12 @@ class SchemaCompiler:
                 v = NOTHING  # propertyNames forbids this key
             else:
                 v = self.value(self._named_member(name, props, sides, SIDES in schema), pp)
+                if id(v) in self.member_rules:  # a pattern member's value too: share its rule
+                    v = ("call", self.member_rules[id(v)])
             if v == NOTHING and name not in req:
                 continue
             kv = N_cat(N_lit(_dumps(name)), ws, N_lit(":"), ws, v)
             entries.append((name, kv, name in req))
-        extra = self._extra_members(names, sides, ptr, key_filter)
         if extra is None and min_p > len(entries):
             return NOTHING  # fewer possible members than minProperties asks for
         sep = N_cat(ws, N_lit(","), ws)
@@ -1375,15 +1400,27 @@ class SchemaCompiler:
         pn = schema.get("propertyNames", True)
         if pn is True or pn == {}:
             return None
-        pp = f"{ptr}/propertyNames"
         if not isinstance(pn, (dict, bool)):
             raise SchemaError("propertyNames", ptr, f"must be a schema, got {pn!r}")
         sub = SchemaCompiler(self.root, False, self.lenient, use_counters=False)
-        strings = sub.merge({"type": "string"}, pn, pp)
-        ast = NOTHING if strings is False else sub.value(strings, pp)
+        return self._key_strings(sub, pn, f"{ptr}/propertyNames")
+
+    def _key_strings(self, sub: SchemaCompiler, schema: Any, ptr: str) -> DFA:
+        """DFA of the JSON strings (quoted) that ``schema`` accepts, compiled by ``sub``. A
+        oneOf is taken as each branch minus the others: string serializations are canonical,
+        so the difference of two string languages is exact."""
+        s = sub.merge({"type": "string"}, schema, ptr)
+        if s is False:
+            return compile_ast(NOTHING)
+        one_of = s.get("oneOf") if isinstance(s, dict) else None
+        if isinstance(one_of, list) and one_of and "anyOf" not in s:
+            rest = {k: v for k, v in s.items() if k != "oneOf"}
+            branches = [self._key_strings(sub, b, f"{ptr}/oneOf/{i}") for i, b in enumerate(one_of)]
+            return product(self._key_strings(sub, rest, ptr), exactly_one(branches), "and")
+        ast = sub.value(s, ptr)
         if _has_call(ast):
             self.unsupported("propertyNames", ptr, "with a recursive schema")
-            return None
+            return key_any_dfa()
         return product(compile_ast(ast), key_any_dfa(), "and")
 
     def _dependent_required(self, schema: dict, names: list[str], ptr: str) -> dict:
