@@ -19,7 +19,7 @@ from radtrio.fsm.automaton import DFA, compile_ast, is_empty, product
 
 MAX_KEY_REGIONS = 64  # non-empty key regions (sets of matching patterns) one object may have
 
-MEMBER_RULE_WEIGHT = 2000  # pattern member values this heavy become rules of their own
+MEMBER_RULE_WEIGHT = 300  # pattern member values this heavy become rules of their own
 SIDES = "_key_sides"  # merged schemas: [[patternProperties, additionalProperties], ...]
 
 
