@@ -268,3 +268,38 @@ def test_all_of_object_sides_match_jsonschema(sides, nest, instance):
         g = compile_json_schema(json.dumps(schema), flexible)
         text = emit(instance, schema, flexible)
         assert g.matches(text.encode()) == valid(schema, instance), (schema, text)
+
+
+def test_a_definition_reached_by_name_and_by_pattern_is_shared_and_exact():
+    """MaskBench row 368's shape: each field both as a camelCase property and a snake_case
+    pattern, over the same definitions, nested; large pattern values become shared rules."""
+    leaf = {
+        "type": "object",
+        "properties": {f"f{i}": {"type": ["string", "null"], "maxLength": 8} for i in range(8)},
+        "additionalProperties": False,
+    }
+    mid = {
+        "type": "object",
+        "properties": {"leafRef": {"$ref": "#/$defs/leaf"}, "n": {"type": "integer"}},
+        "patternProperties": {"^leaf_ref$": {"$ref": "#/$defs/leaf"}},
+        "additionalProperties": {"type": "boolean"},
+    }
+    schema = {
+        "$defs": {"leaf": leaf, "mid": mid},
+        "type": "object",
+        "properties": {"midRef": {"$ref": "#/$defs/mid"}},
+        "patternProperties": {"^mid_ref$": {"$ref": "#/$defs/mid"}, "^x-": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    good_mid = {"leafRef": {"f1": "a"}, "n": 1, "leaf_ref": {"f7": None}, "flag": True}
+    check(
+        schema,
+        [{}, {"midRef": good_mid, "mid_ref": {"leaf_ref": {}}, "x-a": "s"}],
+        [
+            {"mid_ref": {"leaf_ref": {"f9": "a"}}},
+            {"mid_ref": {"leaf_ref": {"f1": "toolongvalue"}}},
+            {"midRef": {"leafRef": {"f1": 1}}},
+            {"mid_ref": {"other": 1}},
+            {"y": 1},
+        ],
+    )
