@@ -34,6 +34,16 @@ from radtrio.fsm.automaton import (
 )
 from radtrio.fsm.grammar import Grammar, GrammarBuilder, GrammarConflict
 from radtrio.fsm.json_formats import format_regex
+from radtrio.fsm.json_keys import (
+    MAX_KEY_REGIONS,
+    MEMBER_RULE_WEIGHT,
+    SIDES,
+    all_of,
+    ast_weight,
+    exactly_one,
+    key_regions,
+    sides_of,
+)
 from radtrio.fsm.regex_parser import (
     EMPTY,
     N_alt,
@@ -55,7 +65,7 @@ NOTHING = ("alt", [])
 WS_MAX = 20
 EAGER_DFA_NODES = 400  # subschema ASTs at least this large are compiled on their own
 COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
-MAX_KEY_PATTERNS = 4  # patternProperties entries (keys are split into 2**n regions)
+MAX_KEY_PATTERNS = 64  # patternProperties entries (each one refines the key regions)
 MAX_MIN_PROPERTIES = 8  # minProperties: the members NFA keeps one copy per count below it
 MAX_MAX_PROPERTIES = 8  # maxProperties: one copy per count up to it (unless every key fits)
 MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presence choice
@@ -282,6 +292,7 @@ class SchemaCompiler:
         self.ref_stack: list[str] = []
         self.recursive: set[str] = set()
         self.string_rules: dict[tuple[int, int | None], int] = {}
+        self.member_rules: dict[int, int] = {}  # id(member value AST) -> its rule
         self.char_rule: int | None = None
         self.memo: dict[int, tuple[Any, Any]] = {}
         self.call_memo: dict[int, tuple[Any, bool]] = {}  # id(AST node) -> (node, has a call)
@@ -613,7 +624,7 @@ class SchemaCompiler:
                     out[k] = {"allOf": [va, vb]}
             elif k == "prefixItems":
                 continue  # below
-            elif k in ("properties", "additionalProperties", "patternProperties"):
+            elif k in ("properties", "additionalProperties", "patternProperties", SIDES):
                 continue  # below
             elif k in ("anyOf", "oneOf"):
                 if len(va) * len(vb) > 64:
@@ -669,7 +680,7 @@ class SchemaCompiler:
         if any(
             k in s
             for s in (a, b)
-            for k in ("properties", "additionalProperties", "patternProperties")
+            for k in ("properties", "additionalProperties", "patternProperties", SIDES)
         ):
             pa, pb = a.get("properties", {}), b.get("properties", {})
             aa, ab = a.get("additionalProperties", True), b.get("additionalProperties", True)
@@ -679,27 +690,41 @@ class SchemaCompiler:
                     self._member_schema(a, name, ptr), self._member_schema(b, name, ptr), ptr
                 )
             out["properties"] = props
-            out["additionalProperties"] = self.merge(aa, ab, ptr)
-            patterns = self._merge_pattern_properties(a, b, ptr)
             out.pop("patternProperties", None)
-            if patterns:
-                out["patternProperties"] = patterns
+            out.pop(SIDES, None)
+            patterns = None
+            if SIDES not in a and SIDES not in b:
+                patterns = self._merge_pattern_properties(a, b, ptr)
+            if patterns is None:
+                # keep each side's patterns and additionalProperties for unnamed keys (the
+                # named ones above already hold what both sides ask of them)
+                out.pop("additionalProperties", None)
+                out[SIDES] = sides_of(a) + sides_of(b)
+            else:
+                out["additionalProperties"] = self.merge(aa, ab, ptr)
+                if patterns:
+                    out["patternProperties"] = patterns
         return out
 
     def _member_schema(self, s: dict, name: str, ptr: str) -> Any:
         """What schema ``s`` asks of a member named ``name``: its property schema and every
-        matching patternProperties schema, or additionalProperties when neither applies."""
-        parts = [s["properties"][name]] if name in s.get("properties", {}) else []
-        key_patterns = self._key_patterns(s.get("patternProperties") or {}, ptr)
-        parts += _pattern_schemas_of(key_patterns, name)
-        if not parts:
-            return s.get("additionalProperties", True)
-        return parts[0] if len(parts) == 1 else {"allOf": parts}
+        matching patternProperties schema, or additionalProperties when neither applies
+        (per side, see :mod:`radtrio.fsm.json_keys`; a merged schema's properties already
+        hold its sides' patterns)."""
+        props = s.get("properties", {})
+        if name in props and SIDES in s:
+            return props[name]
+        parts = [props[name]] if name in props else []
+        for pats, extra in sides_of(s):
+            hits = _pattern_schemas_of(self._key_patterns(pats, ptr), name)
+            parts += hits if hits or name in props else [extra]
+        return all_of(parts)
 
-    def _merge_pattern_properties(self, a: dict, b: dict, ptr: str) -> dict:
+    def _merge_pattern_properties(self, a: dict, b: dict, ptr: str) -> dict | None:
         """patternProperties of allOf(a, b) for keys neither names. A key matching only a's
         patterns must also satisfy b's additionalProperties: folded into a's pattern schemas
-        when b has no patterns, else b's additionalProperties must allow anything."""
+        when b has no patterns and names no key they match; None when that cannot be folded
+        (the merge then keeps both sides)."""
         pa, pb = a.get("patternProperties") or {}, b.get("patternProperties") or {}
         out: dict[str, Any] = {}
         for mine, theirs, other in ((pa, pb, b), (pb, pa, a)):
@@ -708,19 +733,13 @@ class SchemaCompiler:
             extra = other.get("additionalProperties", True)
             free = extra is True or extra == {}
             if theirs and not free:
-                self.unsupported(
-                    "patternProperties", ptr, "both sides of an allOf have patterns and one "
-                    "also has additionalProperties"
-                )  # fmt: skip
+                return None
             if not free and not theirs:
                 # the fold would also reach the other side's named keys that match these
                 # patterns, which answer to their own property schema, not additionalProperties
                 key_patterns = self._key_patterns(mine, ptr)
                 if any(_pattern_schemas_of(key_patterns, n) for n in other.get("properties", {})):
-                    self.unsupported(
-                        "patternProperties", ptr, "a pattern of one allOf side matches a "
-                        "property the other side names beside its additionalProperties"
-                    )  # fmt: skip
+                    return None
             for pattern, sub in mine.items():
                 parts = [sub] if free or theirs else [sub, extra]
                 if pattern in out:
@@ -1245,38 +1264,65 @@ class SchemaCompiler:
                 self.unsupported("patternProperties", ptr, f"{p!r}: {e}")
         return out
 
-    def _extra_members(self, names: list, key_patterns: list, additional: Any, ptr: str):
-        """AST of one member whose key is not a named property: keys split by which patterns
-        they match (all of whose schemas apply), the rest under additionalProperties."""
+    def _extra_members(
+        self, names: list, sides: list[tuple[list, Any]], ptr: str, key_filter: DFA | None = None
+    ):
+        """AST of one member whose key is not a named property (and is in ``key_filter``, the
+        propertyNames keys): keys split into the regions that match the same patterns; in one,
+        each side asks for its matching patterns' schemas, or its additionalProperties when
+        none of its patterns match (see :mod:`radtrio.fsm.json_keys`)."""
+        if all(not kps and extra is False for kps, extra in sides):
+            return None
         key_any = key_any_dfa()
+        if key_filter is not None:
+            key_any = product(key_any, key_filter, "and")
         if names:
             key_any = product(
                 key_any, compile_ast(N_alt(*[N_lit(_dumps(n)) for n in names])), "diff"
             )
+        index: dict[int, int] = {}  # each pattern once, however many sides have it
+        dfas: list[DFA] = []
+        for kps, _ in sides:
+            for dfa, _ in kps:
+                if id(dfa) not in index:
+                    index[id(dfa)] = len(dfas)
+                    dfas.append(dfa)
+        regions = key_regions(key_any, dfas, MAX_KEY_REGIONS)
+        if regions is None:
+            self.unsupported(
+                "patternProperties", ptr, f"splits keys into more than {MAX_KEY_REGIONS} regions"
+            )
+            return None
         alts = []
-        for inside, outside in _subsets(len(key_patterns)):
-            if inside:
-                subs = [key_patterns[i][1] for i in inside]
-                sub = subs[0] if len(subs) == 1 else {"allOf": subs}
-                self.keep_alive.append(sub)
-                sp = f"{ptr}/patternProperties"
-            else:
-                sub, sp = additional, f"{ptr}/additionalProperties"
+        for region, inside in regions:
+            parts: list[Any] = []
+            for kps, extra in sides:
+                hits = [sub for dfa, sub in kps if index[id(dfa)] in inside]
+                parts += hits or [extra]
+            sub = all_of(parts)
             if sub is False:
                 continue
-            region = key_any
-            for i in inside:
-                region = product(region, key_patterns[i][0], "and")
-            for i in outside:
-                region = product(region, key_patterns[i][0], "diff")
-            if is_empty(region):
-                continue
-            v = self.value(sub, sp)
+            self.keep_alive.append(sub)
+            sp = f"{ptr}/patternProperties" if inside else f"{ptr}/additionalProperties"
+            v = self._member_value(sub, sp)
             if v != NOTHING:
                 alts.append(N_cat(("dfa", region), self.ws, N_lit(":"), self.ws, v))
         if not alts:
             return None
         return alts[0] if len(alts) == 1 else N_alt(*alts)
+
+    def _member_value(self, sub: Any, ptr: str):
+        """AST of a pattern or additionalProperties member value: a rule of its own (a call)
+        when it is large, so that a schema reached both by name and by pattern, level after
+        level, is not copied into its parent DFA twice per level."""
+        v = self.value(sub, ptr)
+        if not self.use_counters or ast_weight(v, MEMBER_RULE_WEIGHT) < MEMBER_RULE_WEIGHT:
+            return v
+        rid = self.member_rules.get(id(v))
+        if rid is None:
+            rid = self.member_rules[id(v)] = self.b.add_dfa(v)
+            self.keep_alive.append(v)
+        return ("call", rid)
 
     def _string_rule(self, lo: int, hi: int | None) -> int:
         key = (lo, hi)
@@ -1380,8 +1426,11 @@ class SchemaCompiler:
         if not isinstance(pattern_props, dict):
             raise SchemaError("patternProperties", ptr, "must be an object")
         key_patterns = self._key_patterns(pattern_props, ptr)
-        if schema.get("propertyNames") not in (None, True, {}):
-            self.unsupported("propertyNames", ptr)
+        sides = [(key_patterns, additional)]
+        if SIDES in schema:  # an allOf merge that kept each side's patterns
+            sides = [(self._key_patterns(pats, ptr), extra) for pats, extra in schema[SIDES]]
+            key_patterns = [kp for kps, _ in sides for kp in kps]
+        key_filter = self._property_names(schema, ptr)
         names = list(props)
         for r in required:
             if r not in props:
@@ -1411,20 +1460,20 @@ class SchemaCompiler:
                 "maxProperties", ptr, f"must be a non-negative integer, got {max_p!r}"
             )
         ws = self.ws
+        extra = self._extra_members(names, sides, ptr, key_filter)
         entries = []
         for name in names:
-            sub = props[name] if name in props else additional
             pp = f"{ptr}/properties/{name}" if name in props else f"{ptr}/additionalProperties"
-            hits = _pattern_schemas_of(key_patterns, name)
-            if hits:  # a named key that matches patterns must satisfy them too
-                sub = {"allOf": ([props[name]] if name in props else []) + hits}
-                self.keep_alive.append(sub)
-            v = self.value(sub, pp)
+            if key_filter is not None and not key_filter.matches(_dumps(name).encode("utf-8")):
+                v = NOTHING  # propertyNames forbids this key
+            else:
+                v = self.value(self._named_member(name, props, sides, SIDES in schema), pp)
+                if id(v) in self.member_rules:  # a pattern member's value too: share its rule
+                    v = ("call", self.member_rules[id(v)])
             if v == NOTHING and name not in req:
                 continue
             kv = N_cat(N_lit(_dumps(name)), ws, N_lit(":"), ws, v)
             entries.append((name, kv, name in req))
-        extra = self._extra_members(names, key_patterns, additional, ptr)
         if extra is None and min_p > len(entries):
             return NOTHING  # fewer possible members than minProperties asks for
         if extra is not None and min_p > len(entries) + 1:
@@ -1450,6 +1499,52 @@ class SchemaCompiler:
             return NOTHING
         body = bodies[0] if len(bodies) == 1 else N_alt(*bodies)
         return N_cat(N_lit("{"), ws, body, ws, N_lit("}"))
+
+    def _named_member(self, name: str, props: dict, sides: list, merged: bool) -> Any:
+        """The schema of a member named ``name``: its property schema (which already holds
+        what every side asks when the schema is an allOf merge that kept its sides) and the
+        schemas of matching patterns; a name only ``required`` lists takes, per side, its
+        matching patterns' schemas or that side's additionalProperties."""
+        if name in props and merged:
+            return props[name]
+        parts = [props[name]] if name in props else []
+        for kps, extra in sides:
+            hits = _pattern_schemas_of(kps, name)
+            parts += hits if hits or name in props else [extra]
+        if len(parts) == 1:
+            return parts[0]
+        sub = {"allOf": parts}
+        self.keep_alive.append(sub)
+        return sub
+
+    def _property_names(self, schema: dict, ptr: str) -> DFA | None:
+        """The quoted keys that ``propertyNames`` allows (None: every key): the string part of
+        its schema, compiled on its own without counters."""
+        pn = schema.get("propertyNames", True)
+        if pn is True or pn == {}:
+            return None
+        if not isinstance(pn, (dict, bool)):
+            raise SchemaError("propertyNames", ptr, f"must be a schema, got {pn!r}")
+        sub = SchemaCompiler(self.root, False, self.lenient, use_counters=False)
+        return self._key_strings(sub, pn, f"{ptr}/propertyNames")
+
+    def _key_strings(self, sub: SchemaCompiler, schema: Any, ptr: str) -> DFA:
+        """DFA of the JSON strings (quoted) that ``schema`` accepts, compiled by ``sub``. A
+        oneOf is taken as each branch minus the others: string serializations are canonical,
+        so the difference of two string languages is exact."""
+        s = sub.merge({"type": "string"}, schema, ptr)
+        if s is False:
+            return compile_ast(NOTHING)
+        one_of = s.get("oneOf") if isinstance(s, dict) else None
+        if isinstance(one_of, list) and one_of and "anyOf" not in s:
+            rest = {k: v for k, v in s.items() if k != "oneOf"}
+            branches = [self._key_strings(sub, b, f"{ptr}/oneOf/{i}") for i, b in enumerate(one_of)]
+            return product(self._key_strings(sub, rest, ptr), exactly_one(branches), "and")
+        ast = sub.value(s, ptr)
+        if _has_call(ast):
+            self.unsupported("propertyNames", ptr, "with a recursive schema")
+            return key_any_dfa()
+        return product(compile_ast(ast), key_any_dfa(), "and")
 
     def _dependent_required(self, schema: dict, names: list[str], ptr: str) -> dict:
         """dependentRequired (and draft-7 ``dependencies`` with key lists): trigger -> keys,
@@ -1520,14 +1615,6 @@ def _dependency_variants(entries: list, dependent: dict) -> list[list]:
                 nxt.append([(n, kv, r or n in need) for n, kv, r in variant])
         variants = nxt
     return variants
-
-
-def _subsets(k: int) -> list[tuple[list[int], list[int]]]:
-    """(inside, outside) index lists for every subset of range(k), the empty one last."""
-    out = []
-    for m in range((1 << k) - 1, -1, -1):
-        out.append(([i for i in range(k) if m >> i & 1], [i for i in range(k) if not m >> i & 1]))
-    return out
 
 
 def _ast_size(node, cap: int) -> int:
