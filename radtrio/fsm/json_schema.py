@@ -44,6 +44,7 @@ from radtrio.fsm.json_keys import (
     key_regions,
     sides_of,
 )
+from radtrio.fsm.literal_sets import without_literals
 from radtrio.fsm.regex_parser import (
     EMPTY,
     N_alt,
@@ -1276,10 +1277,8 @@ class SchemaCompiler:
         key_any = key_any_dfa()
         if key_filter is not None:
             key_any = product(key_any, key_filter, "and")
-        if names:
-            key_any = product(
-                key_any, compile_ast(N_alt(*[N_lit(_dumps(n)) for n in names])), "diff"
-            )
+        if names:  # straight from a trie of the names: no NFA, subset construction or product
+            key_any = without_literals(key_any, [_dumps(n).encode("utf-8") for n in names])
         index: dict[int, int] = {}  # each pattern once, however many sides have it
         dfas: list[DFA] = []
         for kps, _ in sides:
