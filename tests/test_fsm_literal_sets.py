@@ -17,8 +17,10 @@ from radtrio.fsm.regex_parser import N_alt, N_lit, parse_regex
 
 def _same(a, b) -> bool:
     a, b = minimize(a), minimize(b)
-    return a.trans.shape == b.trans.shape and np.array_equal(a.trans, b.trans) and np.array_equal(
-        a.accept, b.accept
+    return (
+        a.trans.shape == b.trans.shape
+        and np.array_equal(a.trans, b.trans)
+        and np.array_equal(a.accept, b.accept)
     )
 
 
