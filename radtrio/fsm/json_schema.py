@@ -57,6 +57,7 @@ MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presen
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 SCALAR_TYPES = ("null", "boolean", "number", "integer", "string")
 MAX_NOT_DEPTH = 6  # nested scalar differences (each level compiles its sides on its own)
+NONINT = r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*"  # numbers with a non-zero fraction, no exponent
 MAX_MULTIPLE = 10_000  # multipleOf: a DFA over remainders, one state per remainder
 
 ANNOTATIONS = {
@@ -876,9 +877,9 @@ class SchemaCompiler:
         s = self._deref(s, "#")
         if isinstance(s, dict):
             if "const" in s:
-                return {_dumps(s["const"])}
+                return {_value_key(s["const"])}
             if "enum" in s and isinstance(s["enum"], list):
-                return {_dumps(v) for v in s["enum"]}
+                return {_value_key(v) for v in s["enum"]}
         return None
 
     def _disjoint(self, a: Any, b: Any) -> bool:
@@ -1015,8 +1016,21 @@ class SchemaCompiler:
         if _has_call(ast):
             self.unsupported("not", ptr, "excluding values from a recursive or counted schema")
             return ast
+        # _const writes one key order and the usual number forms; the schema's language
+        # may hold the same value in other forms, which the difference would keep
+        loose = [v for v in values if isinstance(v, (dict, list)) and not _rigid(v)]
+        if loose:
+            self.unsupported(
+                "not", ptr, "excluding an object or array with numbers or several keys"
+            )
+            values = [v for v in values if not any(v is x for x in loose)]
+        d = compile_ast(ast)
+        if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            d = product(d, _loose_numbers_dfa(), "diff")  # numbers in the forms _const writes
+        if not values:
+            return ("dfa", d)
         lits = N_alt(*[self._const(v, ptr) for v in values])
-        return ("dfa", product(compile_ast(ast), compile_ast(lits), "diff"))
+        return ("dfa", product(d, compile_ast(lits), "diff"))
 
     def _const(self, v: Any, ptr: str):
         ws = self.ws
@@ -1119,10 +1133,11 @@ class SchemaCompiler:
             else:
                 self.unsupported("multipleOf", ptr, f"{mult!r} (only integer multiples)")
                 mult = None
-        if schema.get("_nonint") and not integer:
-            if lo is not None or hi is not None or mult is not None:
-                self.unsupported("not", ptr, "non-integer numbers with bounds")
-            return ("dfa", _number_syntax_dfa(r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*"))
+        nonint = bool(schema.get("_nonint"))  # not {type: integer}
+        if nonint and integer:
+            return NOTHING  # integer multiples only, every one of them excluded
+        if nonint and lo is None and hi is None:
+            return ("dfa", _number_syntax_dfa(NONINT))
         if integer:
             ilo = ihi = None
             if lo is not None:
@@ -1171,7 +1186,11 @@ class SchemaCompiler:
                     compile_ast(parse_regex(a, "ecma")), compile_ast(parse_regex(b, "ecma")), "and"
                 )
                 parts.append(N_cat(N_lit("-"), ("dfa", d)))
-        return N_alt(*parts) if parts else NOTHING
+        if not parts:
+            return NOTHING
+        if nonint:  # the bounded forms have no exponent: the fraction decides
+            return ("dfa", product(compile_ast(N_alt(*parts)), _number_syntax_dfa(NONINT), "and"))
+        return N_alt(*parts)
 
     def _string(self, schema: dict, ptr: str):
         lo = schema.get("minLength", 0)
@@ -1442,6 +1461,29 @@ class SchemaCompiler:
         return out
 
 
+def _rigid(v: Any) -> bool:
+    """Whether :meth:`SchemaCompiler._const` writes every serialization a schema's language
+    can hold for ``v``: no numbers (other forms) and no object of several keys (other
+    orders)."""
+    if isinstance(v, dict):
+        return len(v) <= 1 and all(_rigid(x) for x in v.values())
+    if isinstance(v, list):
+        return all(_rigid(x) for x in v)
+    return isinstance(v, bool) or not isinstance(v, (int, float))
+
+
+def _value_key(v: Any) -> str:
+    """One text per JSON value (JSON equality: 1 == 1.0, key order ignored)."""
+    if isinstance(v, dict):
+        return "{" + ",".join(_dumps(k) + ":" + _value_key(v[k]) for k in sorted(v)) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(_value_key(x) for x in v) + "]"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        d = _dec(v, "enum", "#")
+        return str(int(d)) if d == d.to_integral_value() else format(d, "f").rstrip("0")
+    return _dumps(v)
+
+
 def _pattern_schemas_of(key_patterns: list[tuple[Any, Any]], name: str) -> list[Any]:
     """The schemas of the patternProperties entries whose pattern matches key ``name``."""
     quoted = _dumps(name).encode("utf-8")
@@ -1605,6 +1647,14 @@ def _scalar_any_dfa() -> DFA:
     return compile_ast(
         N_alt(N_lit("null"), N_lit("true"), N_lit("false"), parse_regex(jn.NUMBER, "ecma"), string)
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _loose_numbers_dfa() -> DFA:
+    """JSON numbers other than the forms _const writes for a value: canonical (see
+    :func:`_canonical_scalars_dfa`) and integers as ``x.0``."""
+    written = r"0|-?[1-9]\d*|-?(?:0|[1-9]\d*)\.\d*[1-9]|(?:0|-?[1-9]\d*)\.0"
+    return product(_number_syntax_dfa(jn.NUMBER), _number_syntax_dfa(written), "diff")
 
 
 @functools.lru_cache(maxsize=1)
