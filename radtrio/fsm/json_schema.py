@@ -268,11 +268,11 @@ def _dec(x: Any, keyword: str, ptr: str) -> Decimal:
 class ScalarLanguage:
     """A compiled language of scalar values (``_within`` in a schema), compared by identity."""
 
-    __slots__ = ("dfa", "source")
+    __slots__ = ("dfa", "owner")
 
-    def __init__(self, dfa: DFA, source: dict) -> None:
+    def __init__(self, dfa: DFA) -> None:
         self.dfa = dfa
-        self.source = source  # the schema (less _within) whose values it already keeps to
+        self.owner: dict | None = None  # the schema made with it (whose values it keeps to)
 
 
 class SchemaCompiler:
@@ -806,7 +806,9 @@ class SchemaCompiler:
             d = compile_ast(N_alt(("dfa", d), N_cat(("dfa", ints), N_lit(".0"))))
         out = {k: v for k, v in rest.items() if k != "_within"}
         out["type"] = sorted(types)
-        out["_within"] = (ScalarLanguage(d, dict(out)),)
+        lang = ScalarLanguage(d)
+        out["_within"] = (lang,)
+        lang.owner = out
         return out
 
     def _scalar_language(self, schema: Any, ptr: str, lenient: bool, complete: bool):
@@ -821,10 +823,10 @@ class SchemaCompiler:
     def _within(self, schema: dict, ptr: str):
         """A schema with ``_within`` languages (from :meth:`_not_scalars`): its scalar values
         that are in every one of them."""
-        base = {k: v for k, v in schema.items() if k != "_within"}
         langs = schema["_within"]
-        if len(langs) == 1 and langs[0].source == base:
+        if len(langs) == 1 and langs[0].owner is schema:
             return ("dfa", langs[0].dfa)  # nothing was added since the difference was taken
+        base = {k: v for k, v in schema.items() if k != "_within"}
         d = self._scalar_language(base, ptr, self.lenient, self.complete)
         if d is None:
             self.unsupported("not", ptr, "a scalar difference beside a recursive schema")
