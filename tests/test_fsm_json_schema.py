@@ -189,7 +189,7 @@ def test_anyof_oneof_allof_not():
 
 def test_oneof_overlap_refused():
     with pytest.raises(SchemaError) as e:
-        short, long = {"type": "string", "maxLength": 3}, {"type": "string", "minLength": 2}
+        short, long = {"type": "array", "maxItems": 3}, {"type": "array", "minItems": 2}
         compile_json_schema(json.dumps({"oneOf": [short, long]}))
     assert e.value.keyword == "oneOf" and e.value.pointer == "#"
 

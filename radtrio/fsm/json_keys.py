@@ -62,7 +62,10 @@ def all_of(parts: list[Any]) -> Any:
             continue
         kept.append(p)
     if not kept:
-        return True
+        # {} and True mean the same, but {} compiles one level inline and True to a call of
+        # the any-value rule; keep {} where a part was {}, or an anyOf branch merged here can
+        # call the rule where its sibling reads bytes (an ambiguous grammar)
+        return next((p for p in parts if p == {}), True)
     return kept[0] if len(kept) == 1 else {"allOf": kept}
 
 

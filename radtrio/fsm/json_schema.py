@@ -72,6 +72,10 @@ MAX_MAX_PROPERTIES = 8  # maxProperties: one copy per count up to it (unless eve
 MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presence choice
 MAX_MERGED_REFS = 256  # distinct (recursive $ref, other schema) merges, each a rule of its own
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
+SCALAR_TYPES = ("null", "boolean", "number", "integer", "string")
+MAX_NOT_DEPTH = 6  # nested scalar differences (each level compiles its sides on its own)
+NONINT = r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*"  # numbers with a non-zero fraction, no exponent
+MAX_MULTIPLE = 10_000  # multipleOf: a DFA over remainders, one state per remainder
 
 ANNOTATIONS = {
     "title",
@@ -278,6 +282,16 @@ def _dec(x: Any, keyword: str, ptr: str) -> Decimal:
     return d
 
 
+class ScalarLanguage:
+    """A compiled language of scalar values (``_within`` in a schema), compared by identity."""
+
+    __slots__ = ("dfa", "owner")
+
+    def __init__(self, dfa: DFA) -> None:
+        self.dfa = dfa
+        self.owner: dict | None = None  # the schema made with it (whose values it keeps to)
+
+
 class SchemaCompiler:
     def __init__(self, root: Any, flexible: bool, lenient: bool, use_counters: bool = True) -> None:
         if needs_base_uris(root):  # $id/id below the root, $anchor: refs become "#/..." pointers
@@ -286,6 +300,9 @@ class SchemaCompiler:
         self.flexible = flexible
         self.lenient = lenient
         self.use_counters = use_counters
+        self.scalars_only = False  # objects and arrays left out (sides of a scalar difference)
+        self.complete = False  # refuse what is compiled to a subset of its values (a "not" side)
+        self.not_depth = 0
         self.b = GrammarBuilder()
         self.ws = N_rep(N_set([(9, 10), (13, 13), (32, 32)]), 0, WS_MAX) if flexible else EMPTY
         self.any_rule: int | None = None
@@ -378,6 +395,8 @@ class SchemaCompiler:
         return node, target
 
     def any_ast(self):
+        if self.scalars_only:
+            return ("dfa", _scalar_any_dfa())
         if self.any_rule is None:
             rid = self.any_rule = self.b.reserve()
             d = _any_body_dfa(self.flexible)  # compiled once per process, calls labelled 0
@@ -432,6 +451,8 @@ class SchemaCompiler:
                 )
             ):
                 self.unsupported(k, ptr, "beside in-place applicators")
+        if self._candidates(schema, ptr, set()) is not None:
+            return self._enum(schema, ptr)
         if "$ref" in schema:
             return self._ref(schema, ptr)
         for k in (
@@ -653,6 +674,8 @@ class SchemaCompiler:
                 out[k] = list(va) + list(vb)
             elif k == "_order":
                 out[k] = va  # the outer schema's order: it lists every key of the inner one
+            elif k == "_within":
+                out[k] = (*va, *vb)
             else:
                 self.unsupported(k, ptr, "cannot be merged (allOf)")
                 out[k] = va
@@ -873,8 +896,66 @@ class SchemaCompiler:
             return out
         if set(neg) == {"required"} and neg["required"] == []:
             return False
+        scalars = self._not_scalars(rest, neg, ptr)
+        if scalars is not None:
+            return scalars
         self.unsupported("not", ptr, f"with keywords {sorted(neg)} is not supported")
         return rest
+
+    def _not_scalars(self, rest: dict, neg: dict, ptr: str) -> Any:
+        """``rest and not neg`` when ``rest`` only holds scalars: both sides compiled without
+        objects, arrays and counters, the difference taken over the canonical serializations
+        (:func:`_canonical_scalars_dfa`, one per value, which both sides hold for every value
+        they hold), then integers also as ``x.0``. The negated side must be compiled to all
+        of its values (``complete``: no format regexes). None where a side is not a DFA."""
+        types = self._types(rest)
+        if self.scalars_only:  # this compiler makes scalars only, whatever the schema allows
+            types = [t for t in types if t in SCALAR_TYPES]
+        if not types or not set(types) <= set(SCALAR_TYPES) or self.not_depth >= MAX_NOT_DEPTH:
+            return None
+        try:
+            pos = self._scalar_language(rest, ptr, self.lenient, False)
+            minus = self._scalar_language(neg, ptr, False, True)
+        except (SchemaError, GrammarConflict):
+            return None
+        if pos is None or minus is None:
+            return None
+        d = product(product(pos, _canonical_scalars_dfa(), "and"), minus, "diff")
+        if is_empty(d):
+            return False
+        ints = product(d, _number_syntax_dfa(r"0|-?[1-9]\d*"), "and")
+        if not is_empty(ints):
+            d = compile_ast(N_alt(("dfa", d), N_cat(("dfa", ints), N_lit(".0"))))
+        out = {k: v for k, v in rest.items() if k != "_within"}
+        out["type"] = sorted(types)
+        lang = ScalarLanguage(d)
+        out["_within"] = (lang,)
+        lang.owner = out
+        return out
+
+    def _scalar_language(self, schema: Any, ptr: str, lenient: bool, complete: bool):
+        """The DFA of a schema's scalar values (None where it needs calls)."""
+        sub = SchemaCompiler(self.root, False, lenient, use_counters=False)
+        sub.scalars_only = True
+        sub.complete = complete or self.complete
+        sub.not_depth = self.not_depth + 1
+        ast = sub.value(schema, ptr)
+        return None if _has_call(ast) else compile_ast(ast)
+
+    def _within(self, schema: dict, ptr: str):
+        """A schema with ``_within`` languages (from :meth:`_not_scalars`): its scalar values
+        that are in every one of them."""
+        langs = schema["_within"]
+        if len(langs) == 1 and langs[0].owner is schema:
+            return ("dfa", langs[0].dfa)  # nothing was added since the difference was taken
+        base = {k: v for k, v in schema.items() if k != "_within"}
+        d = self._scalar_language(base, ptr, self.lenient, self.complete)
+        if d is None:
+            self.unsupported("not", ptr, "a scalar difference beside a recursive schema")
+            return self.value(base, ptr)
+        for lang in langs:
+            d = product(d, lang.dfa, "and")
+        return ("dfa", d)
 
     # -- oneOf ----------------------------------------------------------------------------------
     def _types(self, s: Any) -> list[str]:
@@ -920,9 +1001,9 @@ class SchemaCompiler:
         s = self._deref(s, "#", look=True)
         if isinstance(s, dict):
             if "const" in s:
-                return {_dumps(s["const"])}
+                return {_value_key(s["const"])}
             if "enum" in s and isinstance(s["enum"], list):
-                return {_dumps(v) for v in s["enum"]}
+                return {_value_key(v) for v in s["enum"]}
         return None
 
     def _disjoint(self, a: Any, b: Any) -> bool:
@@ -1012,6 +1093,8 @@ class SchemaCompiler:
 
     # -- typed schemas --------------------------------------------------------------------------
     def _typed(self, schema: dict, ptr: str):
+        if schema.get("_within"):
+            return self._within(schema, ptr)
         if "enum" in schema or "const" in schema:
             return self._enum(schema, ptr)
         t = schema.get("type")
@@ -1030,6 +1113,10 @@ class SchemaCompiler:
             types.append("null")
         if "number" in types and "integer" in types:
             types.remove("integer")
+        if self.scalars_only:
+            types = [x for x in types if x not in ("object", "array")]
+            if not types:
+                return NOTHING
         alts = []
         for x in types:
             if x == "null":
@@ -1053,8 +1140,21 @@ class SchemaCompiler:
         if _has_call(ast):
             self.unsupported("not", ptr, "excluding values from a recursive or counted schema")
             return ast
+        # _const writes one key order and the usual number forms; the schema's language
+        # may hold the same value in other forms, which the difference would keep
+        loose = [v for v in values if isinstance(v, (dict, list)) and not _rigid(v)]
+        if loose:
+            self.unsupported(
+                "not", ptr, "excluding an object or array with numbers or several keys"
+            )
+            values = [v for v in values if not any(v is x for x in loose)]
+        d = compile_ast(ast)
+        if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            d = product(d, _loose_numbers_dfa(), "diff")  # numbers in the forms _const writes
+        if not values:
+            return ("dfa", d)
         lits = N_alt(*[self._const(v, ptr) for v in values])
-        return ("dfa", product(compile_ast(ast), compile_ast(lits), "diff"))
+        return ("dfa", product(d, compile_ast(lits), "diff"))
 
     def _const(self, v: Any, ptr: str):
         ws = self.ws
@@ -1079,48 +1179,51 @@ class SchemaCompiler:
             if d == d.to_integral_value():
                 i = int(d)
                 return N_alt(N_lit(str(i)), N_lit(f"{i}.0"))
-            return N_lit(_dumps(v))
+            text, plain = _dumps(v), format(d, "f")  # 1e-05 is also written 0.00001
+            return N_lit(text) if text == plain else N_alt(N_lit(text), N_lit(plain))
         return N_lit(_dumps(v))
 
-    def _enum(self, schema: dict, ptr: str):
+    def _candidates(self, schema: Any, ptr: str, seen: set[str]) -> list | None:
+        """The values a schema is limited to by its own ``enum``/``const`` or by one of its
+        allOf parts or $ref targets (their own, recursively); None when it has none."""
+        if not isinstance(schema, dict):
+            return None
         if "const" in schema:
-            values = [schema["const"]]
-            if "enum" in schema:
-                allowed = {_dumps(v) for v in schema["enum"]}
-                values = [v for v in values if _dumps(v) in allowed]
-        else:
-            values = schema["enum"]
-            if not isinstance(values, list):
+            return [schema["const"]]
+        if "enum" in schema:
+            if not isinstance(schema["enum"], list):
                 raise SchemaError("enum", ptr, "must be an array")
-        siblings = {
-            k: v for k, v in schema.items() if k not in ("enum", "const") and not _is_annotation(k)
-        }
+            return schema["enum"]
+        subs = schema.get("allOf")
+        for i, sub in enumerate(subs if isinstance(subs, list) else []):
+            found = self._candidates(sub, f"{ptr}/allOf/{i}", seen)
+            if found is not None:
+                return found
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            target, tptr = self.resolve(ref, ptr)
+            if tptr not in seen:
+                seen.add(tptr)
+                return self._candidates(target, tptr, seen)
+        return None
+
+    def _enum(self, schema: dict, ptr: str):
+        """A schema limited to finitely many values (see :meth:`_candidates`): exactly the
+        candidates that :mod:`radtrio.fsm.json_validate` finds valid under the whole schema,
+        each written as :meth:`_const` writes it."""
+        from radtrio.fsm.json_validate import Validator
+
         seen: dict[str, Any] = {}
-        for v in values:
-            seen.setdefault(_dumps(v), v)
-        values = list(seen.values())
-        excl = {_dumps(v) for v in siblings.pop("_exclude", [])}
-        values = [v for v in values if _dumps(v) not in excl]
-        if siblings and values:
-            sub = SchemaCompiler(self.root, False, self.lenient)
+        for v in self._candidates(schema, ptr, set()) or []:
             try:
-                g = sub._grammar_of(siblings, ptr)
-                values = [
-                    v
-                    for v in values
-                    if g.matches(_dumps(v).encode("utf-8"))
-                    or (isinstance(v, float) and v.is_integer() and g.matches(str(int(v)).encode()))
-                ]
-            except GrammarConflict:
-                self.unsupported("enum", ptr, "with sibling keywords that cannot be checked")
+                seen.setdefault(_dumps(v), v)
+            except ValueError as e:
+                raise SchemaError("enum", ptr, "holds a non-finite number") from e
+        check = Validator(self.resolve, self.lenient, formats=not self.complete)
+        values = [v for v in seen.values() if check.valid(v, schema, ptr)]
         if not values:
             return NOTHING
         return N_alt(*[self._const(v, ptr) for v in values])
-
-    def _grammar_of(self, schema: Any, ptr: str) -> Grammar:
-        ast = self.value(schema, ptr)
-        root = self.b.add_dfa(ast)
-        return self.b.finish(root)
 
     def _number(self, schema: dict, ptr: str, integer: bool):
         lo = hi = None
@@ -1149,15 +1252,16 @@ class SchemaCompiler:
                 raise SchemaError("multipleOf", ptr, "must be > 0")
             if m == 1 or (integer and m == m.to_integral_value() and m == 1):
                 integer = True
-            elif m == m.to_integral_value() and int(m) <= 1000:
+            elif m == m.to_integral_value() and int(m) <= MAX_MULTIPLE:
                 integer = True
             else:
                 self.unsupported("multipleOf", ptr, f"{mult!r} (only integer multiples)")
                 mult = None
-        if schema.get("_nonint") and not integer:
-            if lo is not None or hi is not None or mult is not None:
-                self.unsupported("not", ptr, "non-integer numbers with bounds")
-            return ("dfa", _number_syntax_dfa(r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*"))
+        nonint = bool(schema.get("_nonint"))  # not {type: integer}
+        if nonint and integer:
+            return NOTHING  # integer multiples only, every one of them excluded
+        if nonint and lo is None and hi is None:
+            return ("dfa", _number_syntax_dfa(NONINT))
         if integer:
             ilo = ihi = None
             if lo is not None:
@@ -1206,7 +1310,11 @@ class SchemaCompiler:
                     compile_ast(parse_regex(a, "ecma")), compile_ast(parse_regex(b, "ecma")), "and"
                 )
                 parts.append(N_cat(N_lit("-"), ("dfa", d)))
-        return N_alt(*parts) if parts else NOTHING
+        if not parts:
+            return NOTHING
+        if nonint:  # the bounded forms have no exponent: the fraction decides
+            return ("dfa", product(compile_ast(N_alt(*parts)), _number_syntax_dfa(NONINT), "and"))
+        return N_alt(*parts)
 
     def _string(self, schema: dict, ptr: str):
         lo = schema.get("minLength", 0)
@@ -1239,6 +1347,8 @@ class SchemaCompiler:
             except KeyError:
                 self.unsupported("format", ptr, f"{fmt!r} is not supported")
             else:
+                if regex is not None and self.complete:
+                    self.unsupported("format", ptr, "inside not (its regex leaves out values)")
                 if regex is not None:  # None: not a JSON Schema format, an annotation only
                     contents.append(("dfa", _format_dfa(regex)))
         if not contents:
@@ -1570,6 +1680,29 @@ class SchemaCompiler:
         return out
 
 
+def _rigid(v: Any) -> bool:
+    """Whether :meth:`SchemaCompiler._const` writes every serialization a schema's language
+    can hold for ``v``: no numbers (other forms) and no object of several keys (other
+    orders)."""
+    if isinstance(v, dict):
+        return len(v) <= 1 and all(_rigid(x) for x in v.values())
+    if isinstance(v, list):
+        return all(_rigid(x) for x in v)
+    return isinstance(v, bool) or not isinstance(v, (int, float))
+
+
+def _value_key(v: Any) -> str:
+    """One text per JSON value (JSON equality: 1 == 1.0, key order ignored)."""
+    if isinstance(v, dict):
+        return "{" + ",".join(_dumps(k) + ":" + _value_key(v[k]) for k in sorted(v)) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(_value_key(x) for x in v) + "]"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        d = _dec(v, "enum", "#")
+        return str(int(d)) if d == d.to_integral_value() else format(d, "f").rstrip("0")
+    return _dumps(v)
+
+
 def _pattern_schemas_of(key_patterns: list[tuple[Any, Any]], name: str) -> list[Any]:
     """The schemas of the patternProperties entries whose pattern matches key ``name``."""
     quoted = _dumps(name).encode("utf-8")
@@ -1738,6 +1871,33 @@ def _any_body_dfa(flexible: bool) -> DFA:
     """DFA of one JSON value whose nested values are calls of rule 0 (relabelled per use)."""
     ws = N_rep(N_set([(9, 10), (13, 13), (32, 32)]), 0, WS_MAX) if flexible else EMPTY
     return compile_ast(_any_body(("call", 0), ws))
+
+
+@functools.lru_cache(maxsize=1)
+def _scalar_any_dfa() -> DFA:
+    """Any JSON scalar: null, a boolean, a number or a string."""
+    string = N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"'))
+    return compile_ast(
+        N_alt(N_lit("null"), N_lit("true"), N_lit("false"), parse_regex(jn.NUMBER, "ecma"), string)
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _loose_numbers_dfa() -> DFA:
+    """JSON numbers other than the forms _const writes for a value: canonical (see
+    :func:`_canonical_scalars_dfa`) and integers as ``x.0``."""
+    written = r"0|-?[1-9]\d*|-?(?:0|[1-9]\d*)\.\d*[1-9]|(?:0|-?[1-9]\d*)\.0"
+    return product(_number_syntax_dfa(jn.NUMBER), _number_syntax_dfa(written), "diff")
+
+
+@functools.lru_cache(maxsize=1)
+def _canonical_scalars_dfa() -> DFA:
+    """One serialization per scalar value: null, true, false, strings as json.dumps writes
+    them (ensure_ascii=False), integers as digits (no "-0"), other numbers in plain decimal
+    without exponent and trailing zeros (see json_validate.canonical_text)."""
+    string = N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"'))
+    number = parse_regex(r"0|-?[1-9]\d*|-?(?:0|[1-9]\d*)\.\d*[1-9]", "ecma")
+    return compile_ast(N_alt(N_lit("null"), N_lit("true"), N_lit("false"), number, string))
 
 
 @functools.lru_cache(maxsize=1)
