@@ -302,6 +302,8 @@ class SchemaCompiler:
         self.use_counters = use_counters
         self.scalars_only = False  # objects and arrays left out (sides of a scalar difference)
         self.complete = False  # refuse what is compiled to a subset of its values (a "not" side)
+        # drafts 3 and 4 call 2.0 a number, not an integer: a constant 2 is written "2" only
+        self.plain_integers = id_keyword(root) == "id"
         self.not_depth = 0
         self.b = GrammarBuilder()
         self.ws = N_rep(N_set([(9, 10), (13, 13), (32, 32)]), 0, WS_MAX) if flexible else EMPTY
@@ -1178,6 +1180,8 @@ class SchemaCompiler:
             d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
             if d == d.to_integral_value():
                 i = int(d)
+                if self.plain_integers and not self.complete:
+                    return N_lit(str(i))
                 return N_alt(N_lit(str(i)), N_lit(f"{i}.0"))
             text, plain = _dumps(v), format(d, "f")  # 1e-05 is also written 0.00001
             return N_lit(text) if text == plain else N_alt(N_lit(text), N_lit(plain))
