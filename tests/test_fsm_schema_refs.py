@@ -209,3 +209,20 @@ def test_a_reference_out_of_the_document_is_refused_by_name():
     with pytest.raises(SchemaError) as e:
         compile_json_schema(json.dumps(schema))
     assert e.value.keyword == "$ref" and e.value.pointer == "#/properties/a"
+
+
+def test_a_plain_name_id_does_not_move_json_pointers():
+    """A draft-4 definition with ``"id": "#name"`` is still part of the root resource: a
+    ``#/definitions/...`` reference inside it points from the root (MaskBench row 196)."""
+    schema = {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "definitions": {
+            "list": {"id": "#the-list", "type": "array", "items": {"$ref": "#/definitions/n"}},
+            "n": {"type": "integer"},
+        },
+        "type": "object",
+        "properties": {"xs": {"$ref": "#/definitions/list"}, "ys": {"$ref": "#the-list"}},
+    }
+    g = compile_json_schema(json.dumps(schema))
+    assert g.matches(b'{"xs":[1,2],"ys":[3]}')
+    assert not g.matches(b'{"xs":["a"]}') and not g.matches(b'{"ys":[1.5]}')

@@ -163,7 +163,8 @@ def absolute_refs(root: Any) -> Any:
         uri, frag = _split(urljoin(base, v))
         if frag and not frag.startswith("/"):
             anchors.setdefault((uri, frag), ptr)  # draft 4-7 plain-name id "#name"
-        resources.setdefault(uri, ptr)
+        if not v.startswith("#"):  # a plain name does not start a resource of its own
+            resources.setdefault(uri, ptr)
         return uri
 
     def index(node: Any, base: str, ptr: str) -> None:
@@ -198,8 +199,8 @@ def absolute_refs(root: Any) -> Any:
         return out
 
     root_base = ""
+    resources[root_base] = "#"
     index(root, root_base, "#")
-    resources.setdefault("", "#")
     return rewrite(root, root_base, "#")
 
 
