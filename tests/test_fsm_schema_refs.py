@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radtrio.fsm.conformance import emit
-from radtrio.fsm.json_schema import SchemaError, compile_json_schema
+from radtrio.fsm.grammar import GrammarConflict
+from radtrio.fsm.json_schema import SchemaCompiler, SchemaError, compile_json_schema
 
 
 @functools.lru_cache(maxsize=64)
@@ -226,3 +227,31 @@ def test_a_plain_name_id_does_not_move_json_pointers():
     g = compile_json_schema(json.dumps(schema))
     assert g.matches(b'{"xs":[1,2],"ys":[3]}')
     assert not g.matches(b'{"xs":["a"]}') and not g.matches(b'{"ys":[1.5]}')
+
+
+def test_branches_keep_their_own_key_order_where_the_common_one_is_ambiguous():
+    """Ordered like all branches, branch 2 would call the recursive root after '{"x":' where
+    branch 1 reads an object inline: an ambiguous grammar. The compiler then lets each branch
+    keep its own order (MaskBench row 249) instead of refusing the schema."""
+    inner = {"type": "object", "properties": {"q": {"type": "integer"}}}
+    schema = {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"x": {**inner, "additionalProperties": False}, "y": {}},
+                "required": ["x"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"y": {"type": "string"}, "x": {"$ref": "#"}},
+                "required": ["y"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+    with pytest.raises(GrammarConflict):
+        SchemaCompiler(schema, False, False).compile()
+    g = compile_json_schema(json.dumps(schema))
+    assert g.matches(b'{"x":{"q":1},"y":2}') and g.matches(b'{"y":"s","x":{"x":{"q":1}}}')
+    assert not g.matches(b'{"y":2}') and not g.matches(b'{"x":{"q":"a"}}')

@@ -304,6 +304,7 @@ class SchemaCompiler:
         self.complete = False  # refuse what is compiled to a subset of its values (a "not" side)
         # drafts 3 and 4 call 2.0 a number, not an integer: a constant 2 is written "2" only
         self.plain_integers = id_keyword(root) == "id"
+        self.order_branches = True  # anyOf/oneOf branches list keys in the order of all of them
         self.not_depth = 0
         self.b = GrammarBuilder()
         self.ws = N_rep(N_set([(9, 10), (13, 13), (32, 32)]), 0, WS_MAX) if flexible else EMPTY
@@ -493,7 +494,8 @@ class SchemaCompiler:
                 branches.append((self.merge(siblings, br, bp) if siblings else br, bp))
             if key == "oneOf":
                 branches = self._exactly_one(branches, branches_src, ptr)
-            for i, order in enumerate(branch_orders(self.root, schema, [b for b, _ in branches])):
+            orders = branch_orders(self.root, schema, [b for b, _ in branches])
+            for i, order in enumerate(orders if self.order_branches else []):
                 b, bp = branches[i]
                 if order is not None and not (isinstance(b, dict) and "_order" in b):
                     # keys in the order all branches give them (conformance.emit)
@@ -1847,12 +1849,17 @@ def compile_json_schema(
 
 
 def _compile(schema: Any, flexible: bool, lenient: bool) -> Grammar:
-    for counters in (True, False):
+    # on an ambiguous grammar: flatten counters, then let anyOf branches keep their own key
+    # order (merged with the order of all branches, a branch can call a rule where another
+    # reads bytes; its own order only rejects instances that list keys the other way round)
+    attempts = ((True, True), (False, True), (True, False), (False, False))
+    for n, (counters, ordered) in enumerate(attempts):
         comp = SchemaCompiler(schema, flexible, lenient, use_counters=counters)
+        comp.order_branches = ordered
         try:
             return comp.compile()
         except GrammarConflict as e:
-            if not counters:
+            if n == len(attempts) - 1:
                 raise SchemaError(
                     "$ref",
                     "#",
