@@ -262,6 +262,44 @@ def run_xgrammar(rows, tok, emit):
     return res
 
 
+# -- random walks (soundness audit) -----------------------------------------------------------
+def run_walks(rows, walks: int) -> dict:
+    """``walks`` random byte walks through each schema's compact and flexible grammar
+    (:func:`radtrio.fsm.conformance.random_text`); every finished walk must parse and validate
+    under jsonschema with its format checker (relative-json-pointer left out: jsonschema's
+    check predates the index manipulation of the draft 2020-12 cites)."""
+    import random
+
+    import jsonschema
+
+    from radtrio.fsm.conformance import compile_or_refuse, random_text
+
+    out = {"walks": 0, "finished": 0, "invalid": 0, "invalid_rows": []}
+    for i, row in enumerate(rows):
+        schema = row["schema"]
+        cls = jsonschema.validators.validator_for(schema)
+        checker = jsonschema.FormatChecker(formats=())
+        checker.checkers = {
+            f: c for f, c in cls.FORMAT_CHECKER.checkers.items() if f != "relative-json-pointer"
+        }
+        validator = cls(schema, format_checker=checker)
+        rng = random.Random(i)
+        for flexible in (False, True):
+            g, _ = compile_or_refuse(schema, flexible)
+            if g is None:
+                continue
+            for _ in range(walks):
+                out["walks"] += 1
+                text = random_text(g, rng)
+                if text is None:
+                    continue
+                out["finished"] += 1
+                if not validator.is_valid(json.loads(text.decode("utf-8"))):
+                    out["invalid"] += 1
+                    out["invalid_rows"].append(i)
+    return out
+
+
 def summarize(name, res, n):
     c = res["compile_s"]
     m = res["mask_s"]
@@ -311,6 +349,9 @@ def main() -> None:
     ap.add_argument("--engines", default="radtrio,llguidance,xgrammar")
     ap.add_argument("--suite", action="store_true", help="also run the JSON-Schema-Test-Suite")
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--walks", type=int, default=0, help="random walks per radtrio grammar, validated"
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from radtrio.fsm.conformance import emit, load_maskbench, run_test_suite
@@ -328,6 +369,12 @@ def main() -> None:
         d["seconds"] = time.perf_counter() - t0
         print("JSON-Schema-Test-Suite draft2020-12:", json.dumps(d), flush=True)
         results.append({"suite": d})
+    if args.walks:
+        t0 = time.perf_counter()
+        w = run_walks(rows, args.walks)
+        w["seconds"] = time.perf_counter() - t0
+        print("radtrio random walks:", json.dumps(w), flush=True)
+        results.append({"walks": w})
     for name in args.engines.split(","):
         fn = {"radtrio": run_radtrio, "llguidance": run_llguidance, "xgrammar": run_xgrammar}[name]
         try:
