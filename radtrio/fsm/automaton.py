@@ -215,7 +215,8 @@ class NFA:
         present members, then any number of ``extra`` members; at least ``min_members`` in
         all. ``level[j]`` is the state after j members (the top level counts "that many or
         more"; without a minimum the levels are "none yet" and "some")."""
-        _, entries, sep, extra, min_members = node
+        _, entries, sep, extra, min_members, *rest = node
+        some = rest[0] if rest else None  # if given: at least one such member among the extras
         top = max(min_members, 1)
         s, e = self.new(), self.new()
         level: list[int | None] = [s] + [None] * top
@@ -255,7 +256,29 @@ class NFA:
                 ks, ke = self.build(extra)
                 self.ep(q, ks)
                 self.ep(ke, after_extra[k])
-        for states in (level, after_extra):
+        final = (level, after_extra)
+        if some is not None:
+            after_some: list[int | None] = [None] + [self.new() for _ in range(top)]
+            for k in range(1, top + 1):
+                sources = [
+                    (state, j)
+                    for states in (level, after_extra, after_some)
+                    for j, state in enumerate(states)
+                    if state is not None and min(j + 1, top) == k
+                ]
+                q = self._after_member_sep(sep, sources)
+                ks, ke = self.build(some)
+                self.ep(q, ks)
+                self.ep(ke, after_some[k])
+                later = [(state, j) for j, state in enumerate(after_some) if state is not None]
+                later = [(state, j) for state, j in later if min(j + 1, top) == k]
+                if extra is not None and later:
+                    q = self._after_member_sep(sep, later)
+                    ks, ke = self.build(extra)
+                    self.ep(q, ks)
+                    self.ep(ke, after_some[k])
+            final = (after_some,)
+        for states in final:
             for j, state in enumerate(states):
                 if state is not None and j >= min_members:
                     self.ep(state, e)

@@ -45,6 +45,13 @@ from radtrio.fsm.regex_parser import (
     parse_pattern_search,
     parse_regex,
 )
+from radtrio.fsm.schema_not import (
+    exclude_values,
+    has_conditional,
+    if_then_else,
+    one_of_branches,
+    structural_not,
+)
 from radtrio.types import RequestError
 
 NOTHING = ("alt", [])
@@ -233,6 +240,21 @@ def _dumps(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _canon(v: Any) -> str:
+    """A key equal for JSON-equal values (1 and 1.0; objects in any key order)."""
+
+    def norm(x: Any) -> Any:
+        if isinstance(x, float) and x.is_integer():
+            return int(x)
+        if isinstance(x, list):
+            return [norm(y) for y in x]
+        if isinstance(x, dict):
+            return {k: norm(y) for k, y in x.items()}
+        return x
+
+    return json.dumps(norm(v), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def _json_type(v: Any) -> str:
     if v is None:
         return "null"
@@ -401,13 +423,11 @@ class SchemaCompiler:
                 self.unsupported(k, ptr, "beside in-place applicators")
         if "$ref" in schema:
             return self._ref(schema, ptr)
+        if has_conditional(schema):
+            return self.value(if_then_else(self, schema, ptr), ptr)
         for k in (
             "$dynamicRef",
             "$recursiveRef",
-            "if",
-            "then",
-            "else",
-            "dependentSchemas",
             "unevaluatedItems",
         ):
             if k in schema:
@@ -490,6 +510,12 @@ class SchemaCompiler:
             raise SchemaError("allOf", ptr, "subschemas must be objects or booleans")
         a = self._deref(a, ptr)
         b = self._deref(b, ptr)
+        if a is False or b is False:
+            return False
+        if has_conditional(a):
+            a = if_then_else(self, a, ptr)
+        if has_conditional(b):
+            b = if_then_else(self, b, ptr)
         if a is False or b is False:
             return False
         if a is True:
@@ -585,7 +611,7 @@ class SchemaCompiler:
                 out[k] = {t: list(dict.fromkeys(va.get(t, []) + vb.get(t, []))) for t in va | vb}
             elif k == "nullable":
                 out[k] = bool(va) and bool(vb)
-            elif k == "_patterns":
+            elif k in ("_patterns", "_exclude"):
                 out[k] = list(va) + list(vb)
             else:
                 self.unsupported(k, ptr, "cannot be merged (allOf)")
@@ -728,12 +754,11 @@ class SchemaCompiler:
             if not keep:
                 return False
             out["type"] = keep
+            out.pop("nullable", None)  # a null in ``keep`` is listed there
             return out
         if set(neg) <= {"enum", "const"} and neg:
             vals = list(neg.get("enum", [])) + ([neg["const"]] if "const" in neg else [])
-            out = dict(rest)
-            out["_exclude"] = list(rest.get("_exclude", [])) + vals
-            return out
+            return exclude_values(self, rest, vals)
         if (
             set(neg) == {"required"}
             and isinstance(neg["required"], list)
@@ -745,12 +770,16 @@ class SchemaCompiler:
                 return False
             out = dict(rest)
             out["type"] = "object"
+            out.pop("nullable", None)
             props = dict(out.get("properties", {}))
             props[name] = False
             out["properties"] = props
             return out
         if set(neg) == {"required"} and neg["required"] == []:
             return False
+        out = structural_not(self, rest, neg, ptr)
+        if out is not None:
+            return out
         self.unsupported("not", ptr, f"with keywords {sorted(neg)} is not supported")
         return rest
 
@@ -798,12 +827,15 @@ class SchemaCompiler:
         s = self._deref(s, "#")
         if isinstance(s, dict):
             if "const" in s:
-                return {_dumps(s["const"])}
+                return {_canon(s["const"])}
             if "enum" in s and isinstance(s["enum"], list):
-                return {_dumps(v) for v in s["enum"]}
+                return {_canon(v) for v in s["enum"]}
         return None
 
-    def _disjoint(self, a: Any, b: Any) -> bool:
+    def _disjoint(self, a: Any, b: Any, depth: int = 0) -> bool:
+        """Whether no instance matches both ``a`` and ``b`` (False: not shown)."""
+        if depth > 8:
+            return False
         ta, tb = set(self._types(a)), set(self._types(b))
         for t in (ta, tb):
             if "number" in t:
@@ -813,23 +845,28 @@ class SchemaCompiler:
         la, lb = self._literals(a), self._literals(b)
         if la is not None and lb is not None and not la & lb:
             return True
-        a, b = self._deref(a, "#"), self._deref(b, "#")
+        a, b = self._flat(a), self._flat(b)
         if isinstance(a, dict) and isinstance(b, dict) and ta & tb <= {"object"}:
-            pa, pb = a.get("properties", {}), b.get("properties", {})
-            ra, rb = set(a.get("required", [])), set(b.get("required", []))
-            for name in ra & rb:
-                if name in pa and name in pb and self._disjoint(pa[name], pb[name]):
-                    return True
-            # one side forbids a property the other requires
-            for x, ry in ((a, rb), (b, ra)):
-                px = x.get("properties", {})
-                for name in ry:
-                    sub = (
-                        px.get(name, x.get("additionalProperties", True))
-                        if not x.get("patternProperties")
-                        else True
-                    )
-                    if sub is False:
+            try:
+                for x, y in ((a, b), (b, a)):
+                    # x requires a key whose value y (named, pattern or additional) rejects
+                    for name in dict.fromkeys(x.get("required") or []):
+                        mx = self._member_schema(x, name, "#")
+                        if self._disjoint(mx, self._member_schema(y, name, "#"), depth + 1):
+                            return True
+                    # x has more members than y allows
+                    most = y.get("maxProperties")
+                    least = max(len(set(x.get("required") or [])), x.get("minProperties") or 0)
+                    if isinstance(most, int) and isinstance(least, int) and least > most:
+                        return True
+            except SchemaError:
+                return False
+        for x, y in ((a, b), (b, a)):
+            # every branch of x's anyOf/oneOf is disjoint from y
+            for key in ("anyOf", "oneOf"):
+                subs = x.get(key) if isinstance(x, dict) else None
+                if isinstance(subs, list) and subs and len(subs) <= 16:
+                    if all(self._disjoint(s, y, depth + 1) for s in subs):
                         return True
         if ta & tb <= {"string"} and la is None and lb is None:
             try:
@@ -840,6 +877,19 @@ class SchemaCompiler:
             if da is not None and db is not None and is_empty(product(da, db, "and")):
                 return True
         return False
+
+    def _flat(self, s: Any) -> Any:
+        """``s`` dereferenced, its allOf merged in where that is exact (for _disjoint)."""
+        s = self._deref(s, "#")
+        if isinstance(s, dict) and isinstance(s.get("allOf"), list):
+            try:
+                out: Any = {k: v for k, v in s.items() if k != "allOf"}
+                for part in s["allOf"]:
+                    out = self.merge(out, part, "#")
+                return self._deref(out, "#")
+            except SchemaError:
+                return s
+        return s
 
     def _string_dfa(self, s: Any):
         if not isinstance(s, dict):
@@ -854,39 +904,25 @@ class SchemaCompiler:
         self, branches: list[tuple[Any, str]], raw: list, ptr: str
     ) -> list[tuple[Any, str]]:
         """oneOf branches (merged with their siblings; ``raw``: as written) as disjoint anyOf
-        branches: as they are when provably disjoint, else each one with the others negated
-        (``A and not B and not C ...``) where ``not`` of every branch can be written exactly;
+        branches: as they are when provably disjoint, else each one with the others it may
+        overlap negated (``A and not B and not C ...``) where ``not`` can be written exactly;
         otherwise refused (keyword oneOf)."""
-        try:
-            self._check_disjoint([b for b, _ in branches], ptr)
+        n = len(branches)
+        overlaps = [
+            (i, j) for i in range(n) for j in range(i + 1, n)
+            if not self._disjoint(branches[i][0], branches[j][0])
+        ]  # fmt: skip
+        if not overlaps:
             return branches
-        except SchemaError as overlap:
-            out = []
-            try:
-                for i, (branch, bp) in enumerate(branches):
-                    acc = self._deref(branch, bp)
-                    for j, other in enumerate(raw):
-                        if j == i or acc is False:
-                            continue
-                        if not isinstance(acc, dict):
-                            raise overlap
-                        acc = self.apply_not(acc, other, f"{ptr}/oneOf/{j}")
-                    out.append((acc, bp))
-            except SchemaError:
-                raise overlap from None
-            return out
-
-    def _check_disjoint(self, branches: list, ptr: str) -> None:
-        for i in range(len(branches)):
-            for j in range(i + 1, len(branches)):
-                if not self._disjoint(branches[i], branches[j]):
-                    self.unsupported(
-                        "oneOf",
-                        ptr,
-                        f"branches {i} and {j} may both match (only provably disjoint oneOf "
-                        "branches are supported)",
-                    )
-                    return
+        i0, j0 = overlaps[0]
+        why = f"branches {i0} and {j0} may both match"
+        try:
+            return one_of_branches(self, branches, raw, overlaps, ptr)
+        except SchemaError as e:
+            self.unsupported("oneOf", ptr, f"{why} and one cannot be negated exactly: {e}")
+        except AutomatonTooLarge:
+            raise
+        return branches
 
     # -- typed schemas --------------------------------------------------------------------------
     def _typed(self, schema: dict, ptr: str):
@@ -1212,6 +1248,21 @@ class SchemaCompiler:
             return NOTHING
         ws = self.ws
         sep = N_cat(ws, N_lit(","), ws)
+        if "_some_item" in schema:  # from a negation: at least one item of this schema
+            if prefix or lo > 1 or hi is not None or rest is False:
+                self.unsupported("not", ptr, "of items beside prefixItems/minItems/maxItems")
+            else:
+                every = self.value(rest, f"{ptr}/items")
+                one = self.value(schema["_some_item"], f"{ptr}/items")
+                return N_cat(
+                    N_lit("["),
+                    ws,
+                    N_rep(N_cat(every, sep), 0, None),
+                    one,
+                    N_rep(N_cat(sep, every), 0, None),
+                    ws,
+                    N_lit("]"),
+                )
         if (
             self.use_counters
             and not prefix
@@ -1318,9 +1369,16 @@ class SchemaCompiler:
         extra = self._extra_members(names, key_patterns, additional, ptr)
         if extra is None and min_p > len(entries):
             return NOTHING  # fewer possible members than minProperties asks for
+        some = None  # from a negation: at least one other member with a value of this schema
+        if "_some_extra" in schema:
+            if key_patterns:
+                self.unsupported("not", ptr, "of additionalProperties beside patternProperties")
+            some = self._extra_members(names, [], schema["_some_extra"], ptr)
+            if some is None:
+                return NOTHING
         sep = N_cat(ws, N_lit(","), ws)
         bodies = [
-            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p)
+            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p, some)
             for variant in _dependency_variants(entries, dependent)
         ]
         if not bodies:
@@ -1435,8 +1493,8 @@ def _has_call(node) -> bool:
     if kind == "rep":
         return _has_call(node[1])
     if kind == "props":
-        return any(_has_call(kv) for kv, _ in node[1]) or (
-            node[3] is not None and _has_call(node[3])
+        return any(_has_call(kv) for kv, _ in node[1]) or any(
+            x is not None and _has_call(x) for x in node[3:4] + node[5:6]
         )
     return False
 
