@@ -1068,6 +1068,8 @@ class SchemaCompiler:
             else:
                 self.unsupported("multipleOf", ptr, f"{mult!r} (only integer multiples)")
                 mult = None
+        if schema.get("_nonint") and integer:
+            return NOTHING  # "not an integer" (from a negation) merged with type integer
         if schema.get("_nonint") and not integer:
             if lo is not None or hi is not None or mult is not None:
                 self.unsupported("not", ptr, "non-integer numbers with bounds")
@@ -1253,7 +1255,9 @@ class SchemaCompiler:
                 self.unsupported("not", ptr, "of items beside prefixItems/minItems/maxItems")
             else:
                 every = self.value(rest, f"{ptr}/items")
-                one = self.value(schema["_some_item"], f"{ptr}/items")
+                wanted = self.merge(schema["_some_item"], rest, ptr)  # items may be narrowed
+                self.keep_alive.append(wanted)
+                one = self.value(wanted, f"{ptr}/items")
                 return N_cat(
                     N_lit("["),
                     ws,
@@ -1373,7 +1377,10 @@ class SchemaCompiler:
         if "_some_extra" in schema:
             if key_patterns:
                 self.unsupported("not", ptr, "of additionalProperties beside patternProperties")
-            some = self._extra_members(names, [], schema["_some_extra"], ptr)
+            # (intersected with additionalProperties, which an allOf merge may have narrowed)
+            wanted = self.merge(schema["_some_extra"], additional, ptr)
+            self.keep_alive.append(wanted)
+            some = self._extra_members(names, [], wanted, ptr)
             if some is None:
                 return NOTHING
         sep = N_cat(ws, N_lit(","), ws)

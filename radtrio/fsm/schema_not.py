@@ -538,9 +538,9 @@ def _not_props(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
             inner = comp.apply_not(_as_rest(rest.get("additionalProperties", True)), extra, ptr)
             if inner is not False:
                 named = dict(sub)
-                named["properties"] = {
-                    n: comp._member_schema(sub, n, ptr) for n in _names(sub) + list(props)
-                }
+                # listed properties first, then the required ones (the order keys are emitted in)
+                order = [*(sub.get("properties") or {}), *props, *_names(sub)]
+                named["properties"] = {n: comp._member_schema(sub, n, ptr) for n in order}
                 named["_some_extra"] = inner
                 branches.append(named)
     for n in names:
