@@ -777,7 +777,12 @@ class SchemaCompiler:
             return out
         if set(neg) == {"required"} and neg["required"] == []:
             return False
-        out = structural_not(self, rest, neg, ptr)
+        try:
+            out = structural_not(self, rest, neg, ptr)
+        except SchemaError:
+            if not self.lenient:
+                raise
+            return rest  # lenient: the negation is ignored, as below
         if out is not None:
             return out
         self.unsupported("not", ptr, f"with keywords {sorted(neg)} is not supported")
