@@ -200,17 +200,28 @@ def test_anyof_oneof_allof_not():
 
 
 def test_oneof_overlap_refused():
+    # overlapping branches are compiled as each one minus the others; a recursive branch
+    # cannot be negated, so this oneOf is refused
+    tree = {"type": "object", "properties": {"c": {"$ref": "#/$defs/t"}}}
+    schema = {"$defs": {"t": tree}, "oneOf": [{"$ref": "#/$defs/t"}, {"required": ["a"]}]}
     with pytest.raises(SchemaError) as e:
-        short, long = {"type": "array", "maxItems": 3}, {"type": "array", "minItems": 2}
-        compile_json_schema(json.dumps({"oneOf": [short, long]}))
+        compile_json_schema(json.dumps(schema))
     assert e.value.keyword == "oneOf" and e.value.pointer == "#"
+    short, long = {"type": "string", "maxLength": 3}, {"type": "string", "minLength": 2}
+    check({"oneOf": [short, long]}, ["a", "", "abcd"], ["ab", "abc", 1])
+    short, long = {"type": "array", "maxItems": 3}, {"type": "array", "minItems": 2}
+    check({"oneOf": [short, long]}, [[], [1], [1, 2, 3, 4]], [[1, 2], [1, 2, 3]])
 
 
 @pytest.mark.parametrize(
     "schema, keyword, pointer",
     [
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
-        ({"properties": {"a": {"not": {"minimum": 3}}}}, "not", "#/properties/a/not"),
+        (
+            {"properties": {"a": {"not": {"propertyNames": {"maxLength": 2}}}}},
+            "not",
+            "#/properties/a/not",
+        ),
         ({"type": "string", "format": "regex"}, "format", "#"),
         (
             {"properties": {"x": {"dependentRequired": {"a": ["b"]}}}},
@@ -218,7 +229,7 @@ def test_oneof_overlap_refused():
             "#/properties/x",
         ),
         ({"$ref": "http://example.com/s.json"}, "$ref", "#"),
-        ({"if": {"type": "string"}, "then": {"minLength": 1}}, "if", "#"),
+        ({"if": {"propertyNames": {"maxLength": 2}}, "then": {"minLength": 1}}, "not", "#/if"),
     ],
 )
 def test_unsupported_keywords_name_keyword_and_pointer(schema, keyword, pointer):
@@ -434,6 +445,11 @@ def test_dependencies_with_too_many_schema_triggers_are_refused():
     with pytest.raises(SchemaError) as e:
         compile_json_schema(json.dumps({"properties": {"a": {}}, "dependencies": deps}))
     assert e.value.keyword == "dependencies"
+
+
+def test_dependencies_with_schemas_apply_to_objects_that_have_the_key():
+    schema = {"properties": {"a": {}, "b": {}}, "dependencies": {"a": {"required": ["b"]}}}
+    check(schema, [{}, {"b": 1}, {"a": 1, "b": 2}, 3, "x"], [{"a": 1}])
 
 
 def test_two_integer_multiple_of_merge_to_their_lcm():

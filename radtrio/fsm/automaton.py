@@ -215,11 +215,15 @@ class NFA:
     def _props(self, node) -> tuple[int, int]:
         """Object members in a fixed order, optional ones skippable, commas only between
         present members, then any number of ``extra`` members; at least ``min_members`` in
-        all and, when the node has a sixth field that is not None, at most ``max_members``.
-        ``level[j]`` is the state after j members (without a maximum the top level counts
-        "that many or more"; without a minimum the levels are "none yet" and "some")."""
+        all and, when the node has a sixth field that is not None, at most ``max_members``;
+        a seventh field that is not None (``some``, from a negation) is one member that must
+        occur at least once among the extras (it counts as an extra one: see
+        :meth:`_extra_members`). ``level[j]`` is the state after j members (without a maximum
+        the top level counts "that many or more"; without a minimum the levels are "none yet"
+        and "some")."""
         _, entries, sep, extra, min_members = node[:5]
         max_members = node[5] if len(node) > 5 else None
+        some = node[6] if len(node) > 6 else None
         if max_members is None:
             top = max(min_members, 1)
 
@@ -253,41 +257,58 @@ class NFA:
                             nxt[j] = self.new()
                         self.ep(at, nxt[j])
             level = nxt
-        ends: list[tuple[int, int]] = [(at, j) for j, at in enumerate(level) if at is not None]
-        if extra is not None:
-            ends += self._extra_members(level, sep, extra, max_members, min_members > 0)
+        ends: list[tuple[int, int]] = []
+        if some is None:
+            ends = [(at, j) for j, at in enumerate(level) if at is not None]
+        if extra is not None or some is not None:
+            ends += self._extra_members(level, sep, extra, max_members, min_members > 0, some)
         for state, lower in ends:
             if lower >= min_members:
                 self.ep(state, e)
         return s, e
 
     def _extra_members(
-        self, level, sep, extra, max_members: int | None, distinct: bool
+        self, level, sep, extra, max_members: int | None, distinct: bool, some=None
     ) -> list[tuple[int, int]]:
         """Any number of ``extra`` members after the named ones (at ``level[j]``: j named
         members so far). Extra keys are never named keys, but the automaton cannot keep them
         apart from each other: ``{"x":1,"x":2}`` has one property. So toward a minimum (when
         ``distinct``) all the extras together count as one, while toward ``max_members`` each
-        counts. Returns (state, members surely distinct) where the members may end."""
-        # state key: (named members or -1 when no minimum needs them, members for the maximum)
-        targets: dict[tuple[int, int], int] = {}
-        sources: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        frontier = [(j, j, level[j]) for j in range(len(level)) if level[j] is not None]
+        counts. With ``some`` (one member, also with a key that is not named) the members may
+        only end after at least one ``some`` member among the extras; it counts like an extra
+        member (once toward the minimum, together with the others; each toward the maximum).
+        Returns (state, members surely distinct) where the members may end."""
+        # state key: (named members or -1 when no minimum needs them, members for the
+        # maximum, whether a ``some`` member was seen)
+        asts = (extra, some)
+        kinds = [k for k in (0, 1) if asts[k] is not None]
+        targets: dict[tuple[int, int, bool], int] = {}
+        sources: dict[tuple[tuple[int, int, bool], int], list[tuple[int, int]]] = {}
+        frontier = [(j, j, False, level[j]) for j in range(len(level)) if level[j] is not None]
         while frontier:
-            j, total, at = frontier.pop()
+            j, total, seen, at = frontier.pop()
             if max_members is not None and total >= max_members:
                 continue  # no room for another member
-            key = (j if distinct else -1, total + 1 if max_members is not None else 1)
-            sources.setdefault(key, []).append((at, total))
-            if key not in targets:
-                targets[key] = self.new()
-                frontier.append((key[0], key[1], targets[key]))
-        for key, srcs in sources.items():
+            for k in kinds:
+                key = (
+                    j if distinct else -1,
+                    total + 1 if max_members is not None else 1,
+                    seen or k == 1,
+                )
+                sources.setdefault((key, k), []).append((at, total))
+                if key not in targets:
+                    targets[key] = self.new()
+                    frontier.append((*key, targets[key]))
+        for (key, k), srcs in sources.items():
             q = self._after_member_sep(sep, srcs)
-            ks, ke = self.build(extra)
+            ks, ke = self.build(asts[k])
             self.ep(q, ks)
             self.ep(ke, targets[key])
-        return [(state, j + 1 if distinct else total) for (j, total), state in targets.items()]
+        return [
+            (state, j + 1 if distinct else total)
+            for (j, total, seen), state in targets.items()
+            if seen or some is None
+        ]
 
     def _graph(self, node) -> tuple[int, int]:
         """``("graph", n, accepting, edges)``: a small automaton whose ``n`` states (0 is the

@@ -88,8 +88,9 @@ def ast_weight(node: Any, cap: int) -> int:
             n += ast_weight(kv, cap - n)
             if n >= cap:
                 break
-        if node[3] is not None and n < cap:
-            n += ast_weight(node[3], cap - n)
+        for x in node[3:4] + node[6:7]:  # extra members and (a seventh field) some
+            if x is not None and n < cap:
+                n += ast_weight(x, cap - n)
     return n
 
 

@@ -58,6 +58,13 @@ from radtrio.fsm.regex_parser import (
     parse_pattern_search,
     parse_regex,
 )
+from radtrio.fsm.schema_not import (
+    exclude_values,
+    has_conditional,
+    if_then_else,
+    one_of_branches,
+    structural_not,
+)
 from radtrio.fsm.schema_order import branch_orders, object_order
 from radtrio.fsm.schema_refs import absolute_refs, cyclic_targets, id_keyword, needs_base_uris
 from radtrio.types import RequestError
@@ -458,12 +465,11 @@ class SchemaCompiler:
             return self._enum(schema, ptr)
         if "$ref" in schema:
             return self._ref(schema, ptr)
+        if has_conditional(schema):
+            return self.value(if_then_else(self, schema, ptr), ptr)
         for k in (
             "$dynamicRef",
             "$recursiveRef",
-            "if",
-            "then",
-            "else",
             "unevaluatedItems",
         ):
             if k in schema:
@@ -575,6 +581,12 @@ class SchemaCompiler:
         b = self._deref(b, ptr, keep_recursive=True)
         if a is False or b is False:
             return False
+        if has_conditional(a):
+            a = if_then_else(self, a, ptr)
+        if has_conditional(b):
+            b = if_then_else(self, b, ptr)
+        if a is False or b is False:
+            return False
         if a is True:
             return b
         if b is True:
@@ -674,7 +686,7 @@ class SchemaCompiler:
                 out[k] = sdeps.merge_maps(va, vb)
             elif k == "nullable":
                 out[k] = bool(va) and bool(vb)
-            elif k == "_patterns":
+            elif k in ("_patterns", "_exclude"):
                 out[k] = list(va) + list(vb)
             elif k == "_order":
                 out[k] = va  # the outer schema's order: it lists every key of the inner one
@@ -791,7 +803,8 @@ class SchemaCompiler:
             {k: v for k, v in x.items() if not _is_annotation(k)} if isinstance(x, dict) else x
             for x in (a, b)
         ]
-        key = _dumps(sides)
+        # (internal values such as a negation's scalar language are keyed by identity)
+        key = json.dumps(sides, default=lambda o: f"<{type(o).__name__} {id(o)}>")
         name = self.merged_ref_names.get(key)
         if name is None:
             if len(self.merged_refs) >= MAX_MERGED_REFS:
@@ -845,6 +858,8 @@ class SchemaCompiler:
 
     # -- not ------------------------------------------------------------------------------------
     def apply_not(self, rest: dict, neg: Any, ptr: str) -> Any:
+        ref = neg.get("$ref") if isinstance(neg, dict) else None
+        recursive = isinstance(ref, str) and self.resolve(ref, ptr)[1] in self.cyclic
         neg = self._deref(neg, ptr)
         if neg is True or neg == {}:
             return False
@@ -877,12 +892,11 @@ class SchemaCompiler:
             if not keep:
                 return False
             out["type"] = keep
+            out.pop("nullable", None)  # a null in ``keep`` is listed there
             return out
         if set(neg) <= {"enum", "const"} and neg:
             vals = list(neg.get("enum", [])) + ([neg["const"]] if "const" in neg else [])
-            out = dict(rest)
-            out["_exclude"] = list(rest.get("_exclude", [])) + vals
-            return out
+            return exclude_values(self, rest, vals)
         if (
             set(neg) == {"required"}
             and isinstance(neg["required"], list)
@@ -894,12 +908,24 @@ class SchemaCompiler:
                 return False
             out = dict(rest)
             out["type"] = "object"
+            out.pop("nullable", None)
             props = dict(out.get("properties", {}))
             props[name] = False
             out["properties"] = props
             return out
         if set(neg) == {"required"} and neg["required"] == []:
             return False
+        try:  # (a recursive target would be negated again at every level)
+            out = None if recursive else structural_not(self, rest, neg, ptr)
+        except SchemaError:
+            scalars = self._not_scalars(rest, neg, ptr)  # a difference of scalar languages
+            if scalars is not None:
+                return scalars
+            if not self.lenient:
+                raise
+            return rest  # lenient: the negation is ignored, as below
+        if out is not None:
+            return out
         scalars = self._not_scalars(rest, neg, ptr)
         if scalars is not None:
             return scalars
@@ -1010,7 +1036,10 @@ class SchemaCompiler:
                 return {_value_key(v) for v in s["enum"]}
         return None
 
-    def _disjoint(self, a: Any, b: Any) -> bool:
+    def _disjoint(self, a: Any, b: Any, depth: int = 0) -> bool:
+        """Whether no instance matches both ``a`` and ``b`` (False: not shown)."""
+        if depth > 8:
+            return False
         ta, tb = set(self._types(a)), set(self._types(b))
         for t in (ta, tb):
             if "number" in t:
@@ -1020,23 +1049,28 @@ class SchemaCompiler:
         la, lb = self._literals(a), self._literals(b)
         if la is not None and lb is not None and not la & lb:
             return True
-        a, b = self._deref(a, "#", look=True), self._deref(b, "#", look=True)
+        a, b = self._flat(a), self._flat(b)
         if isinstance(a, dict) and isinstance(b, dict) and ta & tb <= {"object"}:
-            pa, pb = a.get("properties", {}), b.get("properties", {})
-            ra, rb = set(a.get("required", [])), set(b.get("required", []))
-            for name in ra & rb:
-                if name in pa and name in pb and self._disjoint(pa[name], pb[name]):
-                    return True
-            # one side forbids a property the other requires
-            for x, ry in ((a, rb), (b, ra)):
-                px = x.get("properties", {})
-                for name in ry:
-                    sub = (
-                        px.get(name, x.get("additionalProperties", True))
-                        if not x.get("patternProperties")
-                        else True
-                    )
-                    if sub is False:
+            try:
+                for x, y in ((a, b), (b, a)):
+                    # x requires a key whose value y (named, pattern or additional) rejects
+                    for name in dict.fromkeys(x.get("required") or []):
+                        mx = self._member_schema(x, name, "#")
+                        if self._disjoint(mx, self._member_schema(y, name, "#"), depth + 1):
+                            return True
+                    # x has more members than y allows
+                    most = y.get("maxProperties")
+                    least = max(len(set(x.get("required") or [])), x.get("minProperties") or 0)
+                    if isinstance(most, int) and isinstance(least, int) and least > most:
+                        return True
+            except SchemaError:
+                return False
+        for x, y in ((a, b), (b, a)):
+            # every branch of x's anyOf/oneOf is disjoint from y
+            for key in ("anyOf", "oneOf"):
+                subs = x.get(key) if isinstance(x, dict) else None
+                if isinstance(subs, list) and subs and len(subs) <= 16:
+                    if all(self._disjoint(s, y, depth + 1) for s in subs):
                         return True
         if ta & tb <= {"string"} and la is None and lb is None:
             try:
@@ -1047,6 +1081,19 @@ class SchemaCompiler:
             if da is not None and db is not None and is_empty(product(da, db, "and")):
                 return True
         return False
+
+    def _flat(self, s: Any) -> Any:
+        """``s`` dereferenced, its allOf merged in where that is exact (for _disjoint)."""
+        s = self._deref(s, "#", look=True)
+        if isinstance(s, dict) and isinstance(s.get("allOf"), list):
+            try:
+                out: Any = {k: v for k, v in s.items() if k != "allOf"}
+                for part in s["allOf"]:
+                    out = self.merge(out, part, "#")
+                return self._deref(out, "#", look=True)
+            except SchemaError:
+                return s
+        return s
 
     def _string_dfa(self, s: Any):
         if not isinstance(s, dict):
@@ -1061,39 +1108,25 @@ class SchemaCompiler:
         self, branches: list[tuple[Any, str]], raw: list, ptr: str
     ) -> list[tuple[Any, str]]:
         """oneOf branches (merged with their siblings; ``raw``: as written) as disjoint anyOf
-        branches: as they are when provably disjoint, else each one with the others negated
-        (``A and not B and not C ...``) where ``not`` of every branch can be written exactly;
+        branches: as they are when provably disjoint, else each one with the others it may
+        overlap negated (``A and not B and not C ...``) where ``not`` can be written exactly;
         otherwise refused (keyword oneOf)."""
-        try:
-            self._check_disjoint([b for b, _ in branches], ptr)
+        n = len(branches)
+        overlaps = [
+            (i, j) for i in range(n) for j in range(i + 1, n)
+            if not self._disjoint(branches[i][0], branches[j][0])
+        ]  # fmt: skip
+        if not overlaps:
             return branches
-        except SchemaError as overlap:
-            out = []
-            try:
-                for i, (branch, bp) in enumerate(branches):
-                    acc = self._deref(branch, bp)
-                    for j, other in enumerate(raw):
-                        if j == i or acc is False:
-                            continue
-                        if not isinstance(acc, dict):
-                            raise overlap
-                        acc = self.apply_not(acc, other, f"{ptr}/oneOf/{j}")
-                    out.append((acc, bp))
-            except SchemaError:
-                raise overlap from None
-            return out
-
-    def _check_disjoint(self, branches: list, ptr: str) -> None:
-        for i in range(len(branches)):
-            for j in range(i + 1, len(branches)):
-                if not self._disjoint(branches[i], branches[j]):
-                    self.unsupported(
-                        "oneOf",
-                        ptr,
-                        f"branches {i} and {j} may both match (only provably disjoint oneOf "
-                        "branches are supported)",
-                    )
-                    return
+        i0, j0 = overlaps[0]
+        why = f"branches {i0} and {j0} may both match"
+        try:
+            return one_of_branches(self, branches, raw, overlaps, ptr)
+        except SchemaError as e:
+            self.unsupported("oneOf", ptr, f"{why} and one cannot be negated exactly: {e}")
+        except AutomatonTooLarge:
+            raise
+        return branches
 
     # -- typed schemas --------------------------------------------------------------------------
     def _typed(self, schema: dict, ptr: str):
@@ -1452,6 +1485,10 @@ class SchemaCompiler:
         return rid
 
     def _array(self, schema: dict, ptr: str):
+        if "_some_item" in schema and (
+            schema.get("uniqueItems") is True or any(k in schema for k in sarr.CONTAINS_KEYS)
+        ):
+            self.unsupported("not", ptr, "of items beside uniqueItems or contains")
         if schema.get("uniqueItems") is True and not (
             schema.get("maxItems") is not None and schema["maxItems"] <= 1
         ):
@@ -1479,6 +1516,23 @@ class SchemaCompiler:
             return NOTHING
         ws = self.ws
         sep = N_cat(ws, N_lit(","), ws)
+        if "_some_item" in schema:  # from a negation: at least one item of this schema
+            if prefix or lo > 1 or hi is not None or rest is False:
+                self.unsupported("not", ptr, "of items beside prefixItems/minItems/maxItems")
+            else:
+                every = self.value(rest, f"{ptr}/items")
+                wanted = self.merge(schema["_some_item"], rest, ptr)  # items may be narrowed
+                self.keep_alive.append(wanted)
+                one = self.value(wanted, f"{ptr}/items")
+                return N_cat(
+                    N_lit("["),
+                    ws,
+                    N_rep(N_cat(every, sep), 0, None),
+                    one,
+                    N_rep(N_cat(sep, every), 0, None),
+                    ws,
+                    N_lit("]"),
+                )
         if (
             self.use_counters
             and not prefix
@@ -1605,9 +1659,18 @@ class SchemaCompiler:
         if max_p is not None and max_p > MAX_MAX_PROPERTIES:
             self.unsupported("maxProperties", ptr, f"{max_p} is above {MAX_MAX_PROPERTIES}")
             max_p = None
+        some = None  # from a negation: at least one other member with a value of this schema
+        if "_some_extra" in schema:
+            # one more side with no patterns: in each key region the member's value also
+            # matches every side's schemas there (an allOf merge may have narrowed them)
+            some = self._extra_members(
+                names, [*sides, ([], schema["_some_extra"])], ptr, key_filter
+            )
+            if some is None:
+                return NOTHING
         sep = N_cat(ws, N_lit(","), ws)
         bodies = [
-            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p, max_p)
+            ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p, max_p, some)
             for variant in _dependency_variants(entries, dependent)
         ]
         if not bodies:
@@ -1786,8 +1849,8 @@ def _sub_asts(node) -> list:
         return list(node[1])
     if kind == "rep":
         return [node[1]]
-    if kind == "props":
-        return [kv for kv, _ in node[1]] + ([node[3]] if node[3] is not None else [])
+    if kind == "props":  # the members, extra and (a seventh field) some
+        return [kv for kv, _ in node[1]] + [x for x in node[3:4] + node[6:7] if x is not None]
     if kind == "graph":
         return [ast for _, ast, _ in node[3]]
     return []
