@@ -488,8 +488,6 @@ class SchemaCompiler:
         if "anyOf" in schema or "oneOf" in schema:
             key = "anyOf" if "anyOf" in schema else "oneOf"
             rest = {k: v for k, v in schema.items() if k != key}
-            if "anyOf" in rest and "oneOf" in rest:
-                pass
             branches_src = schema[key]
             if not isinstance(branches_src, list) or not branches_src:
                 raise SchemaError(key, ptr, "must be a non-empty array")
@@ -1499,19 +1497,7 @@ class SchemaCompiler:
             ast = sarr.contains_array(self, schema, ptr)
             if ast is not None:
                 return ast
-        items = schema.get("items", True)
-        prefix = schema.get("prefixItems", [])
-        rest = items
-        if isinstance(items, list):  # draft 4-2019: items as an array = prefixItems
-            prefix = items
-            rest = schema.get("additionalItems", True)
-        elif "prefixItems" in schema:
-            rest = items
-        lo = int(schema.get("minItems", 0))
-        hi = schema.get("maxItems")
-        hi = int(hi) if hi is not None else None
-        if rest is False:
-            hi = len(prefix) if hi is None else min(hi, len(prefix))
+        prefix, rest, lo, hi = sarr.array_shape(schema)
         if hi is not None and hi < lo:
             return NOTHING
         ws = self.ws

@@ -78,7 +78,7 @@ def _count(v: Any, keyword: str, ptr: str) -> int:
     return v
 
 
-def _shape(schema: dict) -> tuple[list, Any, int, int | None]:
+def array_shape(schema: dict) -> tuple[list, Any, int, int | None]:
     """(prefix schemas, schema of the other elements, minItems, maxItems or None)."""
     items = schema.get("items", True)
     prefix = schema.get("prefixItems", [])
@@ -117,7 +117,7 @@ def contains_array(comp: SchemaCompiler, schema: dict, ptr: str) -> Any:
     if len(terms) > MAX_CONTAINS_TERMS:
         comp.unsupported("contains", ptr, f"more than {MAX_CONTAINS_TERMS} contains schemas")
         return None
-    prefix, rest, lo, hi = _shape(schema)
+    prefix, rest, lo, hi = array_shape(schema)
     if hi is not None and hi < lo:
         return NOTHING
     # level 0 is "no element yet" (no separator before the next one)
@@ -291,7 +291,7 @@ def _candidates(comp: SchemaCompiler, items: Any, ptr: str) -> list | None:
 
 def unique_array(comp: SchemaCompiler, schema: dict, ptr: str) -> Any:
     """AST of an array with uniqueItems over a small finite set of values (None: refused)."""
-    prefix, rest, lo, hi = _shape(schema)
+    prefix, rest, lo, hi = array_shape(schema)
     if prefix or contains_terms(schema):
         comp.unsupported("uniqueItems", ptr, "beside prefixItems or contains")
         return None
