@@ -8,7 +8,6 @@ import json
 import random
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from radtrio.fsm.conformance import (
@@ -17,6 +16,7 @@ from radtrio.fsm.conformance import (
     load_maskbench,
     random_text,
     run_test_suite,
+    walk_validator,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -63,15 +63,8 @@ def test_maskbench_sample():
 
 def _invalid_walks(schema, walks: int, seed: int) -> list[tuple[str, str]]:
     """Random walks through the compact and flexible grammars of ``schema`` that jsonschema
-    (with its format checker) rejects: (text, first error). jsonschema's relative-json-pointer
-    check predates the index manipulation (``0+1/a``) of the draft 2020-12 cites, which
-    radtrio accepts, so that one format is left to radtrio's own tests."""
-    cls = jsonschema.validators.validator_for(schema)
-    checker = jsonschema.FormatChecker(formats=())
-    checker.checkers = {
-        f: c for f, c in cls.FORMAT_CHECKER.checkers.items() if f != "relative-json-pointer"
-    }
-    validator = cls(schema, format_checker=checker)
+    (``walk_validator``: its format checker) rejects: (text, first error)."""
+    validator = walk_validator(schema)
     rng = random.Random(seed)
     bad = []
     for flexible in (False, True):
