@@ -10,25 +10,11 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fsm_support import check, compact
 
 from radtrio.fsm import json_numbers as jn
 from radtrio.fsm.json_schema import SchemaError, compile_json_any, compile_json_schema
 from radtrio.types import RequestError
-
-
-def compact(v) -> bytes:
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def check(schema, good, bad, flexible=False):
-    g = compile_json_schema(json.dumps(schema), flexible)
-    for x in good:
-        data = x if isinstance(x, bytes) else compact(x)
-        assert g.matches(data), f"valid rejected: {data!r}"
-    for x in bad:
-        data = x if isinstance(x, bytes) else compact(x)
-        assert not g.matches(data), f"invalid accepted: {data!r}"
-    return g
 
 
 def test_object_properties_required_additional():

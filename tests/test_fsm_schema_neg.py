@@ -11,26 +11,11 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fsm_support import check, compact
 
 from radtrio.fsm.conformance import compile_or_refuse, emit
 from radtrio.fsm.json_schema import SchemaError, compile_json_schema
 from radtrio.fsm.json_validate import canonical_text, json_equal, validate
-
-
-def compact(v) -> bytes:
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def check(schema, good, bad, flexible=False):
-    """``good``/``bad``: values (bytes: raw text)."""
-    g = compile_json_schema(json.dumps(schema), flexible)
-    for x in good:
-        data = x if isinstance(x, bytes) else compact(x)
-        assert g.matches(data), f"valid rejected: {data!r}"
-    for x in bad:
-        data = x if isinstance(x, bytes) else compact(x)
-        assert not g.matches(data), f"invalid accepted: {data!r}"
-    return g
 
 
 def reference(schema) -> jsonschema.Draft202012Validator:

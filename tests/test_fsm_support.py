@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import pytest
+
+from radtrio.fsm.json_schema import compile_json_schema
 
 
 @functools.lru_cache(maxsize=1)
@@ -23,3 +26,19 @@ def smollm2_index():
     from radtrio.fsm.tokenizer_index import TokenizerIndex
 
     return TokenizerIndex.from_hf(smollm2_tokenizer())
+
+
+def compact(v) -> bytes:
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def check(schema, good, bad, flexible=False):
+    """``good``/``bad``: values (bytes: raw text)."""
+    g = compile_json_schema(json.dumps(schema), flexible)
+    for x in good:
+        data = x if isinstance(x, bytes) else compact(x)
+        assert g.matches(data), f"valid rejected: {data!r}"
+    for x in bad:
+        data = x if isinstance(x, bytes) else compact(x)
+        assert not g.matches(data), f"invalid accepted: {data!r}"
+    return g
