@@ -105,3 +105,17 @@ def test_json_schema_test_suite_random_walks_validate():
         if found:
             bad[f"{stem}: {case['description']}"] = found[0]
     assert not bad, bad
+
+
+def test_emit_orders_keys_inside_pattern_and_additional_values():
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "object", "properties": {"b": {}, "a": {}}}},
+        "patternProperties": {"^x": {"type": "object", "properties": {"z": {}, "y": {}}}},
+        "additionalProperties": {"type": "object", "properties": {"q": {}, "p": {}}},
+    }
+    value = {"other": {"p": 1, "q": 2}, "x1": {"y": 1, "z": 2}, "n": {"a": 1, "b": 2}}
+    text = emit(value, schema)
+    assert text == '{"n":{"b":2,"a":1},"other":{"q":2,"p":1},"x1":{"z":2,"y":1}}'
+    g, why = compile_or_refuse(schema)
+    assert why is None and g.matches(text.encode())

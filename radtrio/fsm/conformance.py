@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,12 +83,17 @@ class _Orderer:
         return list(seen)
 
     def child(self, schemas: list, key: str) -> list:
+        """The schemas that apply to the value of member ``key``: its property, every
+        patternProperties schema whose pattern the key matches, else additionalProperties."""
         out = []
         for s in self._expand(schemas):
             props = s.get("properties")
-            if isinstance(props, dict) and key in props:
+            named = isinstance(props, dict) and key in props
+            if named:
                 out.append(props[key])
-            elif "additionalProperties" in s:
+            matched = _matching_patterns(s.get("patternProperties"), key)
+            out.extend(matched)
+            if not named and not matched and "additionalProperties" in s:
                 out.append(s["additionalProperties"])
         return out
 
@@ -115,6 +121,21 @@ class _Orderer:
         if isinstance(value, list):
             return [self.arrange(v, self.item(schemas, i)) for i, v in enumerate(value)]
         return value
+
+
+def _matching_patterns(patterns: Any, key: str) -> list:
+    """The schemas of ``patterns`` (a patternProperties object) whose regex finds ``key``; a
+    pattern Python cannot parse is left out (it only decides the order keys are emitted in)."""
+    if not isinstance(patterns, dict):
+        return []
+    out = []
+    for pattern, sub in patterns.items():
+        try:
+            if re.search(pattern, key):
+                out.append(sub)
+        except re.error:
+            continue
+    return out
 
 
 def emit(value: Any, schema: Any, flexible: bool = False) -> str:
