@@ -89,16 +89,15 @@ def trim(trans, accept, cs, cd, n_calls):
 
 @njit(cache=True, nogil=True)
 def distinct_columns(trans):
-    """One representative column per class of columns every state treats alike (sorted)."""
+    """One representative column per class of columns every state treats alike (sorted).
+    Column hashes are accumulated row by row: the table is row-major, and a column walk
+    would touch a cache line per state."""
     n = trans.shape[0]
     n_letters = trans.shape[1]
-    hs = np.empty(n_letters, dtype=np.uint64)
-    for c in range(n_letters):
-        h = np.uint64(1469598103934665603)
-        for s in range(n):
-            h ^= np.uint64(trans[s, c] + 2)
-            h *= np.uint64(1099511628211)
-        hs[c] = h
+    hs = np.full(n_letters, np.uint64(1469598103934665603), dtype=np.uint64)
+    for s in range(n):
+        for c in range(n_letters):
+            hs[c] = (hs[c] ^ np.uint64(trans[s, c] + 2)) * np.uint64(1099511628211)
     out = np.empty(n_letters, dtype=np.int64)
     m = 0
     for c in range(n_letters):
@@ -121,49 +120,6 @@ def distinct_columns(trans):
 
 
 @njit(cache=True, nogil=True)
-def _mark(e, E, L, S, F, M, W, counts):
-    """Move element ``e`` into the marked front of its set (``counts``: sets, worklist)."""
-    s = S[e]
-    i = L[e]
-    j = F[s] + M[s]
-    E[i] = E[j]
-    L[E[i]] = i
-    E[j] = e
-    L[e] = j
-    if M[s] == 0:
-        W[counts[1]] = s
-        counts[1] += 1
-    M[s] += 1
-
-
-@njit(cache=True, nogil=True)
-def _split(E, S, F, P, M, W, counts):
-    """Split every set with marked elements into marked and unmarked; the smaller part
-    becomes the new set."""
-    while counts[1] > 0:
-        counts[1] -= 1
-        s = W[counts[1]]
-        j = F[s] + M[s]
-        if j == P[s]:
-            M[s] = 0
-            continue
-        z = counts[0]
-        if M[s] <= P[s] - j:
-            F[z] = F[s]
-            P[z] = j
-            F[s] = j
-        else:
-            P[z] = P[s]
-            F[z] = j
-            P[s] = j
-        for i in range(F[z], P[z]):
-            S[E[i]] = z
-        M[s] = 0
-        M[z] = 0
-        counts[0] = z + 1
-
-
-@njit(cache=True, nogil=True)
 def minimize(trans, accept, ctab):
     """Minimal partition of a trimmed DFA (every state reachable and live): (class per state,
     number of classes, representative state per class), classes numbered in BFS order from
@@ -177,25 +133,31 @@ def minimize(trans, accept, ctab):
     cols = distinct_columns(trans)
     n_letters = cols.shape[0]
     n_labels = ctab.shape[1]
-    m = 0
+    # transitions grouped by letter (call labels after the letters), states ascending within
+    # a letter: the first cords. A counting sort over row-major walks of the tables.
+    per = np.zeros(n_letters + n_labels + 1, dtype=np.int64)
     for s in range(n):
         for a in range(n_letters):
-            m += trans[s, cols[a]] >= 0
+            if trans[s, cols[a]] >= 0:
+                per[a + 1] += 1
         for a in range(n_labels):
-            m += ctab[s, a] >= 0
-    # transitions grouped by letter (call labels after the letters): the first cords
+            if ctab[s, a] >= 0:
+                per[n_letters + a + 1] += 1
+    for a in range(n_letters + n_labels):
+        per[a + 1] += per[a]
+    m = per[n_letters + n_labels]
     tail = np.empty(m, dtype=np.int64)
     head = np.empty(m, dtype=np.int64)
     letter = np.empty(m, dtype=np.int64)
-    k = 0
-    for a in range(n_letters + n_labels):
-        for s in range(n):
+    for s in range(n):
+        for a in range(n_letters + n_labels):
             t = trans[s, cols[a]] if a < n_letters else ctab[s, a - n_letters]
             if t >= 0:
+                k = per[a]
                 tail[k] = s
                 head[k] = t
                 letter[k] = a
-                k += 1
+                per[a] = k + 1
     # blocks: accepting states, then the others
     bE = np.empty(n, dtype=np.int64)
     bL = np.empty(n, dtype=np.int64)
@@ -216,13 +178,15 @@ def minimize(trans, accept, ctab):
         n_final += accept[s]
     bF[0] = 0
     bP[0] = n
-    b_counts = np.zeros(2, dtype=np.int64)
-    b_counts[0] = 1
-    if n_final > 0:
-        bM[0] = n_final
-        bW[0] = 0
-        b_counts[1] = 1
-        _split(bE, bS, bF, bP, bM, bW, b_counts)
+    nb = 1
+    if 0 < n_final < n:  # the smaller side becomes block 1
+        nb = 2
+        if n_final <= n - n_final:
+            bF[1], bP[1], bF[0] = 0, n_final, n_final
+        else:
+            bF[1], bP[1], bP[0] = n_final, n, n_final
+        for i in range(bF[1], bP[1]):
+            bS[bE[i]] = 1
     cE = np.arange(m)
     cL = np.arange(m)
     cS = np.zeros(m, dtype=np.int64)
@@ -230,7 +194,7 @@ def minimize(trans, accept, ctab):
     cP = np.zeros(m + 1, dtype=np.int64)
     cM = np.zeros(m + 1, dtype=np.int64)
     cW = np.empty(m + 1, dtype=np.int64)
-    c_counts = np.zeros(2, dtype=np.int64)
+    nc = 0
     if m > 0:
         z = 0
         for i in range(m):
@@ -240,7 +204,7 @@ def minimize(trans, accept, ctab):
                 cF[z] = i
             cS[i] = z
         cP[z] = m
-        c_counts[0] = z + 1
+        nc = z + 1
     # incoming transitions per state
     in_ptr = np.zeros(n + 1, dtype=np.int64)
     for t in range(m):
@@ -252,21 +216,89 @@ def minimize(trans, accept, ctab):
     for t in range(m):
         incoming[fill[head[t]]] = t
         fill[head[t]] += 1
+    # Each set (of blocks: bE/bL/bS/bF/bP/bM/bW, of cords: cE/...) keeps its marked elements
+    # at its front; marking moves an element there, splitting makes the marked or the
+    # unmarked part (the smaller) a new set. Written out twice, not as helper functions:
+    # numba passed the seven arrays to each call with reference counting, 40% of the time.
     b = 1
     c = 0
-    while c < c_counts[0]:
+    bw = 0
+    cw = 0
+    while c < nc:
         for i in range(cF[c], cP[c]):
-            _mark(tail[cE[i]], bE, bL, bS, bF, bM, bW, b_counts)
-        _split(bE, bS, bF, bP, bM, bW, b_counts)
+            e = tail[cE[i]]
+            st = bS[e]
+            i2 = bL[e]
+            j2 = bF[st] + bM[st]
+            bE[i2] = bE[j2]
+            bL[bE[i2]] = i2
+            bE[j2] = e
+            bL[e] = j2
+            if bM[st] == 0:
+                bW[bw] = st
+                bw += 1
+            bM[st] += 1
+        while bw > 0:
+            bw -= 1
+            st = bW[bw]
+            j2 = bF[st] + bM[st]
+            if j2 == bP[st]:
+                bM[st] = 0
+                continue
+            z = nb
+            if bM[st] <= bP[st] - j2:
+                bF[z] = bF[st]
+                bP[z] = j2
+                bF[st] = j2
+            else:
+                bP[z] = bP[st]
+                bF[z] = j2
+                bP[st] = j2
+            for i2 in range(bF[z], bP[z]):
+                bS[bE[i2]] = z
+            bM[st] = 0
+            bM[z] = 0
+            nb = z + 1
         c += 1
-        while b < b_counts[0]:
+        while b < nb:
             for i in range(bF[b], bP[b]):
                 q = bE[i]
-                for j in range(in_ptr[q], in_ptr[q + 1]):
-                    _mark(incoming[j], cE, cL, cS, cF, cM, cW, c_counts)
-            _split(cE, cS, cF, cP, cM, cW, c_counts)
+                for jj in range(in_ptr[q], in_ptr[q + 1]):
+                    e = incoming[jj]
+                    st = cS[e]
+                    i2 = cL[e]
+                    j2 = cF[st] + cM[st]
+                    cE[i2] = cE[j2]
+                    cL[cE[i2]] = i2
+                    cE[j2] = e
+                    cL[e] = j2
+                    if cM[st] == 0:
+                        cW[cw] = st
+                        cw += 1
+                    cM[st] += 1
+            while cw > 0:
+                cw -= 1
+                st = cW[cw]
+                j2 = cF[st] + cM[st]
+                if j2 == cP[st]:
+                    cM[st] = 0
+                    continue
+                z = nc
+                if cM[st] <= cP[st] - j2:
+                    cF[z] = cF[st]
+                    cP[z] = j2
+                    cF[st] = j2
+                else:
+                    cP[z] = cP[st]
+                    cF[z] = j2
+                    cP[st] = j2
+                for i2 in range(cF[z], cP[z]):
+                    cS[cE[i2]] = z
+                cM[st] = 0
+                cM[z] = 0
+                nc = z + 1
             b += 1
-    return _bfs_classes(trans, ctab, bS, b_counts[0])
+    return _bfs_classes(trans, ctab, bS, nb)
 
 
 @njit(cache=True, nogil=True)
