@@ -41,7 +41,7 @@ def _grow2(a, n):
     return b
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _hash(buf, n):
     h = np.uint64(1469598103934665603)
     for k in range(n):
@@ -50,7 +50,21 @@ def _hash(buf, n):
     return h
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def _insert_point(pts, n, v):
+    """Insert ``v`` into the sorted distinct ``pts[:n]``; returns the new length."""
+    k = n
+    while k > 0 and pts[k - 1] > v:
+        k -= 1
+    if k > 0 and pts[k - 1] == v:
+        return n
+    for q in range(n, k, -1):
+        pts[q] = pts[q - 1]
+    pts[k] = v
+    return n + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _closure(seeds, n_seeds, eps_ptr, eps_dst, mark, stamp, out, stack):
     """Sorted epsilon closure of ``seeds[:n_seeds]`` into ``out``; returns its size."""
     n = 0
@@ -115,7 +129,6 @@ def determinize(
     cl = np.empty(16, dtype=np.int32)
     cd = np.empty(16, dtype=np.int32)
     n_calls = 0
-    bp = np.zeros(n_letters + 1, dtype=np.bool_)
     pts = np.empty(n_letters + 1, dtype=np.int32)
     n_states = 0
 
@@ -140,24 +153,18 @@ def determinize(
         for b in range(n_letters):
             trans[i, b] = -1
         acc = False
-        # breakpoints of the member states' byte edges
-        npts = 0
-        bp[:] = False
+        # breakpoints of the member states' edges, sorted and distinct (a set has few edges,
+        # so insertion beats a pass over every letter)
+        np_ = 0
         for k in range(ln):
             s = pool[off + k]
             if s == end:
                 acc = True
             for e in range(e_ptr[s], e_ptr[s + 1]):
-                bp[e_lo[e]] = True
-                bp[e_hi[e] + 1] = True
-                npts += 2
+                np_ = _insert_point(pts, np_, e_lo[e])
+                np_ = _insert_point(pts, np_, e_hi[e] + 1)
         accept[i] = acc
-        if npts > 0:
-            np_ = 0
-            for c in range(n_letters + 1):
-                if bp[c]:
-                    pts[np_] = c
-                    np_ += 1
+        if np_ > 0:
             for q in range(np_ - 1):
                 a = pts[q]
                 bnd = pts[q + 1]
