@@ -269,7 +269,7 @@ def run_walks(rows, walks: int) -> dict:
     under :func:`radtrio.fsm.conformance.walk_validator`."""
     import random
 
-    from radtrio.fsm.conformance import compile_or_refuse, random_text, walk_validator
+    from radtrio.fsm.conformance import compile_or_refuse, random_text, walk_error, walk_validator
 
     out = {"walks": 0, "finished": 0, "invalid": 0, "invalid_rows": []}
     for i, row in enumerate(rows):
@@ -286,7 +286,7 @@ def run_walks(rows, walks: int) -> dict:
                 if text is None:
                     continue
                 out["finished"] += 1
-                if not validator.is_valid(json.loads(text.decode("utf-8"))):
+                if walk_error(validator, text) is not None:
                     out["invalid"] += 1
                     out["invalid_rows"].append(i)
     return out

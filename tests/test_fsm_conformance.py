@@ -16,6 +16,7 @@ from radtrio.fsm.conformance import (
     load_maskbench,
     random_text,
     run_test_suite,
+    walk_error,
     walk_validator,
 )
 
@@ -75,10 +76,9 @@ def _invalid_walks(schema, walks: int, seed: int) -> list[tuple[str, str]]:
             text = random_text(g, rng)
             if text is None:
                 continue
-            instance = json.loads(text.decode("utf-8"))
-            err = next(iter(validator.iter_errors(instance)), None)
+            err = walk_error(validator, text)
             if err is not None:
-                bad.append((text.decode("utf-8")[:200], err.message[:120]))
+                bad.append((text.decode("utf-8")[:200], err[:120]))
     return bad
 
 

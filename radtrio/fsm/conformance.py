@@ -8,12 +8,15 @@ lists them (``properties`` of the schema and of its ``allOf/anyOf/oneOf/$ref`` p
 
 from __future__ import annotations
 
+import decimal
 import gzip
 import json
+import math
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -245,17 +248,61 @@ def random_text(g: Grammar, rng: random.Random, max_len: int = 3000) -> bytes | 
     return None
 
 
+def walk_error(validator: Any, text: bytes) -> str | None:
+    """jsonschema's first complaint about a walk's text (None if valid), with numbers read
+    exactly: a random walk writes numbers of hundreds of digits, which as floats round (or
+    become ``inf``) and then fail or pass multipleOf and the bounds by accident."""
+    value = json.loads(text, parse_float=_exact_float)
+    with decimal.localcontext() as ctx:
+        ctx.prec = max(ctx.prec, 2 * len(text))
+        err = next(iter(validator.iter_errors(value)), None)
+    return None if err is None else err.message
+
+
+def _exact_float(s: str) -> Any:
+    """A JSON number with a fraction or exponent: a float where that is its exact decimal
+    value, else a Decimal."""
+    f = float(s)
+    d = decimal.Decimal(s)
+    return f if math.isfinite(f) and decimal.Decimal(repr(f)) == d else d
+
+
+def _exact(x: Any) -> Fraction:
+    return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
+
+
 def walk_validator(schema: Any) -> Any:
     """A jsonschema validator (the package is a dev/bench dependency) for checking random
-    walks: the schema's draft, with its format checker. jsonschema's relative-json-pointer
-    check predates the index manipulation (``0+1/a``) of the draft 2020-12 cites, which radtrio
-    accepts, so that one format is left to radtrio's own tests."""
+    walks: the schema's draft, with its format checker, and exact numbers (see
+    :func:`walk_error`: Decimal instances, multipleOf in fractions of the written decimals).
+    jsonschema's relative-json-pointer check predates the index manipulation (``0+1/a``) of
+    the draft 2020-12 cites, which radtrio accepts, so that one format is left to radtrio's own
+    tests."""
     import jsonschema
 
-    cls = jsonschema.validators.validator_for(schema)
+    def multiple_of(validator: Any, step: Any, instance: Any, schema: Any) -> Any:
+        if (
+            validator.is_type(instance, "number")
+            and (_exact(instance) / _exact(step)).denominator != 1
+        ):
+            yield jsonschema.ValidationError(f"{instance!r} is not a multiple of {step}")
+
+    base = jsonschema.validators.validator_for(schema)
+    float_is_integer = base.TYPE_CHECKER.is_type(1.0, "integer")  # drafts 3/4 say no
+
+    def is_integer(checker: Any, instance: Any) -> bool:
+        if isinstance(instance, decimal.Decimal):
+            return float_is_integer and instance == instance.to_integral_value()
+        return base.TYPE_CHECKER.is_type(instance, "integer")
+
+    cls = jsonschema.validators.extend(
+        base,
+        {"multipleOf": multiple_of},
+        type_checker=base.TYPE_CHECKER.redefine("integer", is_integer),
+    )
     checker = jsonschema.FormatChecker(formats=())
     checker.checkers = {
-        f: c for f, c in cls.FORMAT_CHECKER.checkers.items() if f != "relative-json-pointer"
+        f: c for f, c in base.FORMAT_CHECKER.checkers.items() if f != "relative-json-pointer"
     }
     return cls(schema, format_checker=checker)
 

@@ -663,6 +663,10 @@ class SchemaCompiler:
             elif k in ("properties", "additionalProperties", "patternProperties", SIDES):
                 continue  # below
             elif k in ("anyOf", "oneOf"):
+                if k == "oneOf" or len(va) * len(vb) > 64:
+                    scalar = self._merge_as_scalars(a, b, ptr)
+                    if scalar is not None:
+                        return scalar
                 if len(va) * len(vb) > 64:
                     self.unsupported(k, ptr, "two anyOf/oneOf lists are too large to combine")
                 out[k] = [self.merge(x, y, ptr) for x in va for y in vb]
@@ -743,6 +747,34 @@ class SchemaCompiler:
                 if patterns:
                     out["patternProperties"] = patterns
         return out
+
+    def _merge_as_scalars(self, a: dict, b: dict, ptr: str) -> Any:
+        """``a and b`` where one holds only scalars and their anyOf/oneOf lists cannot be
+        multiplied out: each side's lists become the language of its values (a DFA over
+        canonical serializations, kept in ``_within``), which are intersected when the merged
+        schema is compiled. Intersection only loses a value that the two sides would spell
+        differently, so it never accepts one outside either side. None when a side is not
+        purely scalar or does not compile to a DFA."""
+        if self.not_depth >= MAX_NOT_DEPTH:
+            return None
+        if not any(set(self._types(s)) <= set(SCALAR_TYPES) for s in (a, b)):
+            return None  # (one scalar side is enough: the other only meets it in scalars)
+        sides = []
+        for s in (a, b):
+            if not any(k in s for k in ("anyOf", "oneOf")):
+                sides.append(s)
+                continue
+            try:
+                d = self._scalar_language(s, ptr, self.lenient, self.complete)
+            except (SchemaError, GrammarConflict):
+                return None
+            if d is None:
+                return None
+            rest = {k: v for k, v in s.items() if k not in ("anyOf", "oneOf")}
+            rest["_within"] = (*s.get("_within", ()), ScalarLanguage(d))
+            self.keep_alive.append(rest)
+            sides.append(rest)
+        return self.merge(sides[0], sides[1], ptr)
 
     def _member_schema(self, s: dict, name: str, ptr: str) -> Any:
         """What schema ``s`` asks of a member named ``name``: its property schema and every
