@@ -604,6 +604,8 @@ class SchemaCompiler:
             for k in ("unevaluatedProperties", "unevaluatedItems"):
                 if k in side:
                     self.unsupported(k, ptr, "inside allOf/anyOf/oneOf/$ref combinations")
+        if "_some_item" in a and "_some_item" in b:  # two negated items: two contains terms
+            a = sarr.some_item_as_contains(a)
         tuple_items = any("prefixItems" in x or isinstance(x.get("items"), list) for x in (a, b))
         out = {}
         for k in dict.fromkeys([*a, *b]):  # a's keys, then b's: the same order every run
@@ -1516,9 +1518,13 @@ class SchemaCompiler:
 
     def _array(self, schema: dict, ptr: str):
         if "_some_item" in schema and (
-            schema.get("uniqueItems") is True or any(k in schema for k in sarr.CONTAINS_KEYS)
-        ):
-            self.unsupported("not", ptr, "of items beside uniqueItems or contains")
+            any(k in schema for k in sarr.CONTAINS_KEYS)
+            or sarr.array_shape(schema)[1] in (True, {})
+        ):  # one more contains term (beside items: true, the graph keeps the choice of the
+            # matching item deterministic)
+            schema = sarr.some_item_as_contains(schema)
+        if "_some_item" in schema and schema.get("uniqueItems") is True:
+            self.unsupported("not", ptr, "of items beside uniqueItems")
         if schema.get("uniqueItems") is True and not (
             schema.get("maxItems") is not None and schema["maxItems"] <= 1
         ):

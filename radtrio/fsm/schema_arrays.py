@@ -68,6 +68,15 @@ def merge_contains(a: dict, b: dict) -> dict:
     return {"_contains": terms}
 
 
+def some_item_as_contains(schema: dict) -> dict:
+    """``schema`` with its ``_some_item`` S (from a negated ``items``: at least one item of
+    S and of the items schema) written as one more contains term, ``contains: S``, which
+    means the same: a marked item matches the items schema and S."""
+    out = {k: v for k, v in schema.items() if k not in CONTAINS_KEYS and k != "_some_item"}
+    out.update(merge_contains(schema, {"contains": schema["_some_item"]}))
+    return out
+
+
 def _count(v: Any, keyword: str, ptr: str) -> int:
     from radtrio.fsm.json_schema import SchemaError
 
@@ -143,6 +152,8 @@ def _contains_graph(comp, ptr, prefix, rest, lo, hi, top, terms, tops) -> Any:
     ws = comp.ws
     sep = N_cat(ws, N_lit(","), ws)
     cache: dict[tuple, Any] = {}
+    unmarked = [_split_any(comp)]  # the unmarked elements of items: true
+    cache["split"] = unmarked[0]
 
     def element(pos: int, marks: frozenset) -> Any:
         """Elements at position ``pos`` (positions past the prefix share one) that match the
@@ -157,12 +168,11 @@ def _contains_graph(comp, ptr, prefix, rest, lo, hi, top, terms, tops) -> Any:
         negated = [i for i, (_, _, hc) in enumerate(terms) if hc is not None and i not in marks]
         if not marks and not negated:
             if base is True or base == {}:
-                ast = _split_any(comp)
+                ast = ("unmarked",)  # _split_any or _split_any_deep, decided below
             else:
                 ast = comp.value(base, bp)
-                if _has_call(ast):
-                    raise _Refused("with items that are recursive or counted")
-                ast = ("dfa", compile_ast(ast))
+                if not _has_call(ast):
+                    ast = ("dfa", compile_ast(ast))
             cache[key] = ast
             return ast
         s: Any = base
@@ -179,14 +189,19 @@ def _contains_graph(comp, ptr, prefix, rest, lo, hi, top, terms, tops) -> Any:
         else:
             comp.keep_alive.append(s)
             ast = comp.value(s, bp)
-            if _has_call(ast):
-                raise _Refused("whose matching elements are recursive or counted")
             d = compile_ast(ast)
             if (base is True or base == {}) and not any(hc is not None for _, _, hc in terms):
-                # the unmarked elements call the object and array rules of _split_any
-                if d.trans[0, ord("{")] >= 0 or d.trans[0, ord("[")] >= 0:
-                    raise _Refused("of objects or arrays beside items: true")
-            ast = ("dfa", d)
+                # the unmarked elements call the object and array rules of _split_any: where
+                # a marked one may be an object or array too, they are written one level
+                # deeper (the builder's determinism check refuses a clash further down)
+                starts = d.trans[0] >= 0
+                for callee in d.calls[0]:
+                    f = _first(comp, callee)
+                    starts = starts | (True if f is None else f)
+                if starts[ord("{")] or starts[ord("[")]:
+                    unmarked[0] = _any_deep(comp, _split_any(comp))
+            if not any(d.calls):
+                ast = ("dfa", d)
         cache[key] = ast
         return ast
 
@@ -235,8 +250,19 @@ def _contains_graph(comp, ptr, prefix, rest, lo, hi, top, terms, tops) -> Any:
         for k, (pos, *counts) in enumerate(order)
         if pos >= lo and all(c >= lc for c, (_, lc, _) in zip(counts, terms, strict=True))
     ]
-    body = ("graph", len(order), accepting, edges)
-    return N_cat(N_lit("["), ws, body, ws, N_lit("]"))
+    # every marked element is known now: write the unmarked ones of items: true so that the
+    # walker's choices stay deterministic (the first form whose calls and bytes do not clash;
+    # the grammar builder checks the whole grammar again)
+    placeholder = any(_has_placeholder(ast) for _, ast, _ in edges)
+    forms = [unmarked[0]]
+    if placeholder and unmarked[0] is not cache.get("split"):
+        forms = [_any_deep(comp, comp.any_ast()), unmarked[0]]
+    for k, form in enumerate(forms):
+        body = ("graph", len(order), accepting, [(a, _fill(x, form), b) for a, x, b in edges])
+        ast = N_cat(N_lit("["), ws, body, ws, N_lit("]"))
+        if not placeholder or k == len(forms) - 1 or _deterministic(comp, ast):
+            return ast
+    return ast
 
 
 def _split_any(comp: SchemaCompiler) -> Any:
@@ -251,6 +277,63 @@ def _split_any(comp: SchemaCompiler) -> Any:
         cached = N_alt(*alts[:5], ("call", obj), ("call", arr))
         comp._split_any_ast = cached
     return cached
+
+
+def _any_deep(comp: SchemaCompiler, nested: Any) -> Any:
+    """Any JSON value written as bytes at its own level, its nested values as ``nested``
+    (the any rule's call, or :func:`_split_any`), so that a marked object or array element
+    that writes its members the same way shares its path."""
+    from radtrio.fsm.json_schema import _any_body
+
+    return _any_body(nested, comp.ws)
+
+
+def _has_placeholder(ast: Any) -> bool:
+    return ast == ("unmarked",) or (ast[0] == "cat" and any(_has_placeholder(c) for c in ast[1]))
+
+
+def _fill(ast: Any, unmarked: Any) -> Any:
+    """``ast`` with the ("unmarked",) placeholder replaced."""
+    if ast == ("unmarked",):
+        return unmarked
+    if ast[0] == "cat":
+        return ("cat", [_fill(c, unmarked) for c in ast[1]])
+    return ast
+
+
+def _first(comp: SchemaCompiler, rid: int, seen: frozenset = frozenset()) -> Any:
+    """The bytes a call of rule ``rid`` may start with (None: not known yet)."""
+    import numpy as np
+
+    rule = comp.b.rules[rid] if rid < len(comp.b.rules) else None
+    if rule is None or rid in seen:
+        return None
+    d = rule["dfa"] if "dfa" in rule else rule["open"]
+    f = np.asarray(d.trans[0] >= 0)
+    for callee in d.calls[0] if "dfa" in rule else ():
+        g = _first(comp, callee, seen | {rid})
+        if g is None:
+            return None
+        f = f | g
+    return f
+
+
+def _deterministic(comp: SchemaCompiler, ast: Any) -> bool:
+    """Whether no state of ``ast``'s DFA has a call whose first bytes clash with another call
+    or a byte edge there (calls of rules not built yet are taken as no clash)."""
+    d = compile_ast(ast)
+    for s, calls in enumerate(d.calls):
+        if not calls:
+            continue
+        seen = d.trans[s] >= 0
+        for callee in calls:
+            f = _first(comp, callee)
+            if f is None:
+                continue
+            if (seen & f).any():
+                return False
+            seen = seen | f
+    return True
 
 
 def _has_call(ast: Any) -> bool:

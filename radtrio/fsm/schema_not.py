@@ -54,6 +54,9 @@ GROUP_OF = {
     "items": "items",
     "prefixItems": "items",
     "additionalItems": "items",
+    "contains": "contains",
+    "minContains": "contains",
+    "maxContains": "contains",
     "minItems": "minItems",
     "maxItems": "maxItems",
     "minLength": "minLength",
@@ -82,6 +85,7 @@ DOMAIN = {
     "dependentRequired": {"object"},
     "dependencies": {"object"},
     "items": {"array"},
+    "contains": {"array"},
     "minItems": {"array"},
     "maxItems": {"array"},
     "minLength": {"string"},
@@ -297,6 +301,8 @@ def _one_group(comp: Any, rest: dict, name: str, g: dict, ptr: str) -> Any:
         return _not_props(comp, rest, sub, g, ptr)
     if name == "items":
         return _not_items(comp, sub, g, ptr)
+    if name == "contains":
+        return _not_contains(comp, sub, g, ptr)
     if name == "dependentRequired":
         return _not_dependencies(comp, rest, sub, g["dependentRequired"], ptr, schemas=False)
     if name == "dependencies":
@@ -557,6 +563,55 @@ def _not_items(comp: Any, sub: dict, g: dict, ptr: str) -> Any:
         return False
     out = dict(sub)
     out["_some_item"] = inner
+    return out
+
+
+def _not_contains(comp: Any, sub: dict, g: dict, ptr: str) -> Any:
+    """NOT contains X (with minContains m, default 1, and maxContains M): an array with fewer
+    than m items matching X, or more than M. Fewer than 1 is "every item is in NOT X" (items
+    narrowed, so items of any shape may stay); fewer than m > 1 and more than M are contains
+    terms of their own (``maxContains m-1``, ``minContains M+1``), counted by
+    :func:`radtrio.fsm.schema_arrays.contains_array`, which writes an unmarked item as
+    ``NOT X`` (exact or refused)."""
+    from radtrio.fsm.json_schema import SchemaError
+
+    if "contains" not in g:
+        return False  # minContains/maxContains without contains constrain nothing
+    if "unevaluatedItems" in sub:
+        raise SchemaError("not", ptr, "of contains beside unevaluatedItems")
+    x = g["contains"]
+    lo = _count(g.get("minContains", 1), "minContains", ptr)
+    hi = g.get("maxContains")
+    hi = None if hi is None else _count(hi, "maxContains", ptr)
+    if hi is not None and hi < lo:
+        return sub  # no array has between lo and hi matching items
+    branches: list = []
+    if lo == 1:
+        branches.append(_every_item_not(comp, sub, x, f"{ptr}/contains"))
+    elif lo > 1:
+        fewer = {"contains": x, "minContains": 0, "maxContains": lo - 1}
+        branches.append(comp.merge(sub, fewer, ptr))
+    if hi is not None:
+        branches.append(comp.merge(sub, {"contains": x, "minContains": hi + 1}, ptr))
+    return _any(branches, ptr)
+
+
+def _every_item_not(comp: Any, sub: dict, x: Any, ptr: str) -> Any:
+    """``sub`` with every item (prefixItems, array-form items and the rest) also in NOT x."""
+
+    def narrow(item: Any) -> Any:
+        return False if item is False else comp.apply_not(_as_rest(item), x, ptr)
+
+    out = dict(sub)
+    items = sub.get("items", True)
+    if isinstance(items, list):  # draft 4-2019: items as an array = prefixItems
+        out["items"] = [narrow(p) for p in items]
+        out["additionalItems"] = narrow(sub.get("additionalItems", True))
+        return out
+    prefix = sub.get("prefixItems")
+    if isinstance(prefix, list):
+        out["prefixItems"] = [narrow(p) for p in prefix]
+    out["items"] = narrow(items)
     return out
 
 
