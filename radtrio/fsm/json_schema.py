@@ -23,6 +23,7 @@ from urllib.parse import unquote
 from radtrio.fsm import json_numbers as jn
 from radtrio.fsm import schema_arrays as sarr
 from radtrio.fsm import schema_dependencies as sdeps
+from radtrio.fsm import schema_not_keys as snk
 from radtrio.fsm.automaton import (
     DFA,
     AutomatonTooLarge,
@@ -43,6 +44,7 @@ from radtrio.fsm.json_keys import (
     exactly_one,
     key_regions,
     sides_of,
+    some_asts,
 )
 from radtrio.fsm.literal_sets import without_literals
 from radtrio.fsm.regex_parser import (
@@ -684,7 +686,7 @@ class SchemaCompiler:
                 out[k] = sdeps.merge_maps(va, vb)
             elif k == "nullable":
                 out[k] = bool(va) and bool(vb)
-            elif k in ("_patterns", "_exclude"):
+            elif k in ("_patterns", "_exclude", snk.SOME):
                 out[k] = list(va) + list(vb)
             elif k == "_order":
                 out[k] = va  # the outer schema's order: it lists every key of the inner one
@@ -1645,15 +1647,11 @@ class SchemaCompiler:
         if max_p is not None and max_p > MAX_MAX_PROPERTIES:
             self.unsupported("maxProperties", ptr, f"{max_p} is above {MAX_MAX_PROPERTIES}")
             max_p = None
-        some = None  # from a negation: at least one other member with a value of this schema
-        if "_some_extra" in schema:
-            # one more side with no patterns: in each key region the member's value also
-            # matches every side's schemas there (an allOf merge may have narrowed them)
-            some = self._extra_members(
-                names, [*sides, ([], schema["_some_extra"])], ptr, key_filter
-            )
-            if some is None:
-                return NOTHING
+        # from a negation: at least one other member of some kind (each kind one more side:
+        # in each key region the member's value also matches every side's schemas there)
+        some = snk.some_members(self, names, sides, schema, ptr, key_filter)
+        if some is NOTHING:
+            return NOTHING
         sep = N_cat(ws, N_lit(","), ws)
         bodies = [
             ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p, max_p, some)
@@ -1836,7 +1834,7 @@ def _sub_asts(node) -> list:
     if kind == "rep":
         return [node[1]]
     if kind == "props":  # the members, extra and (a seventh field) some
-        return [kv for kv, _ in node[1]] + [x for x in node[3:4] + node[6:7] if x is not None]
+        return [kv for kv, _ in node[1]] + [x for x in node[3:4] if x is not None] + some_asts(node)
     if kind == "graph":
         return [ast for _, ast, _ in node[3]]
     return []

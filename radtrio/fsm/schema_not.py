@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from radtrio.fsm import schema_not_keys as snk
 from radtrio.types import RequestError
 
 COND = ("if", "then", "else")
@@ -46,6 +47,7 @@ GROUP_OF = {
     "properties": "props",
     "patternProperties": "props",
     "additionalProperties": "props",
+    "propertyNames": "propertyNames",
     "required": "required",
     "minProperties": "minProperties",
     "maxProperties": "maxProperties",
@@ -77,6 +79,7 @@ GROUP_OF = {
 DOMAIN = {
     "props": {"object"},
     "required": {"object"},
+    "propertyNames": {"object"},
     "minProperties": {"object"},
     "maxProperties": {"object"},
     "dependentRequired": {"object"},
@@ -295,6 +298,8 @@ def _one_group(comp: Any, rest: dict, name: str, g: dict, ptr: str) -> Any:
         return _not_required(comp, rest, sub, g["required"], ptr)
     if name == "props":
         return _not_props(comp, rest, sub, g, ptr)
+    if name == "propertyNames":
+        return snk.not_property_names(comp, rest, sub, g["propertyNames"], ptr)
     if name == "items":
         return _not_items(comp, sub, g, ptr)
     if name == "dependentRequired":
@@ -496,13 +501,14 @@ def _not_props(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
             # a member neither names, with a value in NOT additionalProperties
             # (a key a pattern of ``g`` matches is no additional member of ``g``, even where
             # the pattern's schema allows every value)
-            if patterns or rest.get("patternProperties"):
-                raise SchemaError(
-                    "not", ptr, "of patternProperties beside keys that are not all named"
-                )
-            if "_some_extra" in sub:
-                raise SchemaError("not", ptr, "of two additionalProperties at once")
-            inner = comp.apply_not(_as_rest(rest.get("additionalProperties", True)), extra, ptr)
+            if patterns or rest.get("patternProperties") or snk.requirements(sub):
+                # a member in key regions of patterns (schema_not_keys)
+                inner = snk.not_unnamed(comp, rest, sub, g, ptr)
+                if inner is not False:
+                    branches.append(inner)
+                inner = False
+            else:
+                inner = comp.apply_not(_as_rest(rest.get("additionalProperties", True)), extra, ptr)
             if inner is not False:
                 named = dict(sub)
                 # listed properties first, then the required ones (the order keys are emitted in)
