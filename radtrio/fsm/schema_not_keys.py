@@ -16,7 +16,7 @@ The object must have, for every requirement, a member that is not a named proper
 is in one pair's keys and whose value matches that pair's schema (and what the object's own
 patternProperties/additionalProperties ask of that key, as for any other member). A property
 that an allOf merge names after the negation leaves the requirement (its key is then no extra
-member), which can only lose instances, never add one. :func:`some_members` compiles the
+member), which can only lose instances, never add one. :func:`object_members` compiles the
 requirements into the seventh field of the object's ``props`` node: one member AST per set of
 requirements a member meets at once (the automaton keeps one "met" bit per requirement, see
 ``NFA._extra_members``).
@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from radtrio.fsm.automaton import DFA, is_empty, product
-from radtrio.fsm.json_keys import MAX_KEY_REGIONS, all_of, key_regions
+from radtrio.fsm.json_keys import MAX_KEY_REGIONS, all_of, key_regions, sides_of
 from radtrio.fsm.literal_sets import without_literals
 
 SOME = "_some_keys"
@@ -67,9 +67,10 @@ def requirements(schema: dict) -> int:
     return len(schema.get(SOME) or []) + ("_some_extra" in schema)
 
 
-def add_requirement(sub: dict, pairs: list[tuple[DFA, Any]], ptr: str) -> dict:
+def add_requirement(sub: dict, pairs: list[tuple[DFA, Any, Any]], ptr: str) -> dict:
     """``sub`` with one more requirement: a member with a key in one pair's DFA (disjoint
-    ones) whose value matches that pair's schema."""
+    ones) whose value matches that pair's schema ``meet``. Each pair also carries ``miss``,
+    the values that do not meet it (its complement)."""
     from radtrio.fsm.json_schema import SchemaError
 
     if requirements(sub) >= MAX_SOME_KEYS:
@@ -77,7 +78,7 @@ def add_requirement(sub: dict, pairs: list[tuple[DFA, Any]], ptr: str) -> dict:
             "not", ptr, f"asks for more than {MAX_SOME_KEYS} kinds of unnamed members at once"
         )
     out = dict(sub)
-    out[SOME] = [*(sub.get(SOME) or []), [(Keys(d), v) for d, v in pairs]]
+    out[SOME] = [*(sub.get(SOME) or []), [(Keys(d), meet, miss) for d, meet, miss in pairs]]
     return out
 
 
@@ -101,33 +102,54 @@ def not_value(comp: Any, schema: Any, ptr: str) -> Any:
 def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     """The part of NOT ``g`` (properties/patternProperties/additionalProperties) met by a
     member whose key neither ``rest`` nor ``g`` names: ``sub`` with one more requirement, or
-    False where no value can fail."""
+    False where no value can fail. Keys are split by ``g``'s patterns and ``rest``'s own (so
+    that a region where ``rest`` already decides the answer needs no value: True, or is
+    left out)."""
     from radtrio.fsm.json_schema import SchemaError, key_any_dfa
+    from radtrio.fsm.schema_not import implies
 
     props = g.get("properties") or {}
     patterns = g.get("patternProperties") or {}
     extra = g.get("additionalProperties", True)
     names = list(props) + [n for n in _names(rest) if n not in props]
     keys = without_literals(key_any_dfa(), _quoted(names))
-    kps = comp._key_patterns(patterns, ptr)
-    regions = key_regions(keys, [d for d, _ in kps], MAX_KEY_REGIONS)
+    theirs = comp._key_patterns(patterns, ptr)
+    mine = [(comp._key_patterns(pats, ptr), more) for pats, more in sides_of(rest)]
+    dfas = [d for d, _ in theirs] + [d for kps, _ in mine for d, _ in kps]
+    regions = key_regions(keys, dfas, MAX_KEY_REGIONS)
     if regions is None:
         raise SchemaError(
             "patternProperties", ptr, f"splits keys into more than {MAX_KEY_REGIONS} regions"
         )
-    pairs: list[tuple[DFA, Any]] = []
+    failing: dict[frozenset, Any] = {}  # NOT what g asks, per set of g's matching patterns
+    pairs: list[tuple[DFA, Any, Any]] = []
     for region, inside in regions:
-        if inside:
-            asked = all_of([s for i, (_, s) in enumerate(kps) if i in inside])
+        hit = frozenset(i for i in inside if i < len(theirs))
+        if hit:
+            asked = all_of([theirs[i][1] for i in sorted(hit)])
             where = f"{ptr}/patternProperties"
         else:
             asked, where = extra, f"{ptr}/additionalProperties"
         if asked is True or asked == {}:
             continue
-        bad = not_value(comp, asked, where)
-        if bad is not False:
-            comp.keep_alive.append(bad)
-            pairs.append((region, bad))
+        parts: list[Any] = []
+        at = len(theirs)
+        for kps, more in mine:
+            parts += [x for j, (_, x) in enumerate(kps) if at + j in inside] or [more]
+            at += len(kps)
+        own = all_of(parts)
+        if own is False or implies(comp, own, asked):
+            continue  # no member with such a key, or none that fails
+        if hit not in failing:
+            failing[hit] = not_value(comp, asked, where)
+            comp.keep_alive.append(failing[hit])
+        bad = failing[hit]
+        if bad is False:
+            continue
+        if implies(comp, own, bad):
+            pairs.append((region, True, False))  # every value ``rest`` allows there fails
+        else:
+            pairs.append((region, bad, asked))
     if not pairs:
         return False
     return add_requirement(sub, pairs, ptr)
@@ -156,37 +178,57 @@ def not_property_names(comp: Any, rest: dict, sub: dict, pn: Any, ptr: str) -> A
         branches.append(_require(sub, n))
     unnamed = without_literals(failing, _quoted(names))
     if not is_empty(unnamed):
-        branches.append(add_requirement(sub, [(unnamed, True)], ptr))
+        branches.append(add_requirement(sub, [(unnamed, True, False)], ptr))
     return _any(branches, ptr)
 
 
-def some_members(
+def object_members(
     comp: Any, names: list, sides: list, schema: dict, ptr: str, key_filter: DFA | None
-) -> Any:
-    """The ``some`` field of an object's props node (None: no requirement; the compiler's
-    NOTHING: a requirement no member can meet). One requirement gives one member AST; several
-    give ``("somes", n, [(mask, ast), ...])``, an ast per set of requirements (mask bits) a
-    member meets at once: the member matches the object's sides and every pair it meets."""
+) -> tuple[Any, Any]:
+    """(``extra``, ``some``) of an object's props node: the members whose key is not named
+    that meet no requirement (None: none may occur), and the props node's seventh field
+    (None: no requirement; the compiler's NOTHING: a requirement no member can meet). One
+    requirement gives one member AST; several give ``("somes", n, [(mask, ast), ...])``, one
+    AST per set of requirements (mask bits) a member meets. Members are split exactly: for a
+    requirement outside the mask a member's key and value must miss it (each pair's ``miss``),
+    so the languages of the masks are disjoint, and where they part before a value calls a
+    rule, the grammar stays unambiguous (an any-value member beside a requirement on the key
+    alone, or on the value's type)."""
     from radtrio.fsm.json_schema import NOTHING
 
-    reqs: list[tuple[list, Any]] = []
+    reqs: list[tuple[tuple[list, Any], Any]] = []  # (side that meets, side that misses)
     if "_some_extra" in schema:  # a side of its own: every unnamed key, one value schema
-        reqs.append(([], schema["_some_extra"]))
+        reqs.append((([], schema["_some_extra"]), None))  # (members may meet it unmarked)
     for r in schema.get(SOME) or []:
-        reqs.append(([(k.dfa, v) for k, v in r], False))
+        meet = ([(k.dfa, v) for k, v, _ in r], False)
+        miss = ([(k.dfa, x) for k, _, x in r], True)
+        reqs.append((meet, miss))
     if not reqs:
-        return None
+        return comp._extra_members(names, sides, ptr, key_filter), None
     n = len(reqs)
-    asts: dict[int, Any] = {}
+    if n > MAX_SOME_KEYS:
+        comp.unsupported(
+            "not", ptr, f"asks for more than {MAX_SOME_KEYS} kinds of unnamed members at once"
+        )
+        return comp._extra_members(names, sides, ptr, key_filter), None
+
+    def members(mask: int) -> Any:
+        more = list(sides)
+        for i, (meet, miss) in enumerate(reqs):
+            if mask >> i & 1:
+                more.append(meet)
+            elif miss is not None:
+                more.append(miss)
+        return comp._extra_members(names, more, ptr, key_filter, inline=True)
+
+    extra = members(0)
+    asts = {}
     for mask in range(1, 1 << n):
-        bits = [i for i in range(n) if mask >> i & 1]
-        if any(mask & ~(1 << i) and mask & ~(1 << i) not in asts for i in bits):
-            continue  # a smaller set is met by no member already
-        ast = comp._extra_members(names, [*sides, *(reqs[i] for i in bits)], ptr, key_filter)
+        ast = members(mask)
         if ast is not None:
             asts[mask] = ast
-    if any(1 << i not in asts for i in range(n)):
-        return NOTHING
+    if any(all(not mask >> i & 1 for mask in asts) for i in range(n)):
+        return extra, NOTHING
     if n == 1:
-        return asts[1]
-    return ("somes", n, sorted(asts.items(), key=lambda x: x[0]))
+        return extra, asts[1]
+    return extra, ("somes", n, sorted(asts.items(), key=lambda x: x[0]))
