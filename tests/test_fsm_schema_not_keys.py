@@ -130,6 +130,12 @@ def test_member_values_that_call_rules_stay_exact():
     check(schema, [{"abc": {"x": [1, {"y": 2}]}}, {"a": [], "abcd": {}}], [{"ab": {"x": 1}}, {}])
 
 
+def test_not_of_a_string_keyword_holds_only_for_strings():
+    # pattern holds for every non-string, so only strings can fail it
+    check({"not": {"pattern": "a"}}, ["", "b", "xyz"], ["a", "ba", 1, None, {}, [], True])
+    check({"not": {"multipleOf": 3}}, [1, 2.5, -4], [0, 3, -9, "s", {}, []])
+
+
 def test_refused_by_keyword_and_pointer():
     # five kinds of unnamed members at once
     schema = {
