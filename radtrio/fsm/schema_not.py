@@ -13,7 +13,8 @@ tries its other fallbacks or refuses). The rules:
 * object keywords: ``NOT required [a, b]`` = an object missing a or missing b;
   ``NOT properties {a: S}`` = an object that has a with a value in ``NOT S`` (recursively);
   with ``additionalProperties``/``patternProperties`` as well, or a member with a key
-  neither names (:mod:`radtrio.fsm.schema_not_keys`, also ``NOT propertyNames``); ``NOT minProperties n`` = ``maxProperties n-1``;
+  neither names (:mod:`radtrio.fsm.schema_not_keys`, also ``NOT propertyNames``);
+  ``NOT minProperties n`` = ``maxProperties n-1``;
   ``NOT maxProperties n`` = ``minProperties n+1``; ``NOT dependentRequired`` = a trigger
   present and one of its keys absent.
 * ``minItems/maxItems/minLength/maxLength/minimum/maximum/exclusive*``: the opposite bound.
