@@ -204,7 +204,7 @@ def test_oneof_overlap_refused():
     [
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
         (
-            {"properties": {"a": {"not": {"propertyNames": {"maxLength": 2}}}}},
+            {"properties": {"a": {"not": {"uniqueItems": True}}}},
             "not",
             "#/properties/a/not",
         ),
@@ -215,7 +215,7 @@ def test_oneof_overlap_refused():
             "#/properties/x",
         ),
         ({"$ref": "http://example.com/s.json"}, "$ref", "#"),
-        ({"if": {"propertyNames": {"maxLength": 2}}, "then": {"minLength": 1}}, "not", "#/if"),
+        ({"if": {"uniqueItems": True}, "then": {"minLength": 1}}, "not", "#/if"),
     ],
 )
 def test_unsupported_keywords_name_keyword_and_pointer(schema, keyword, pointer):

@@ -277,37 +277,46 @@ class NFA:
         counts. With ``some`` (one member, also with a key that is not named) the members may
         only end after at least one ``some`` member among the extras; it counts like an extra
         member (once toward the minimum, together with the others; each toward the maximum).
+        ``some`` may also be ``("somes", n, [(mask, ast), ...])``: n requirements, each to be
+        met by some extra member, where an ``ast`` member meets (at least) the requirements in
+        the bits of ``mask`` (a member may meet several at once).
         Returns (state, members surely distinct) where the members may end."""
         # state key: (named members or -1 when no minimum needs them, members for the
-        # maximum, whether a ``some`` member was seen)
-        asts = (extra, some)
-        kinds = [k for k in (0, 1) if asts[k] is not None]
-        targets: dict[tuple[int, int, bool], int] = {}
-        sources: dict[tuple[tuple[int, int, bool], int], list[tuple[int, int]]] = {}
-        frontier = [(j, j, False, level[j]) for j in range(len(level)) if level[j] is not None]
+        # maximum, the requirements met so far as bits)
+        members: list[tuple[int, tuple]] = [] if extra is None else [(0, extra)]
+        need = 0
+        if some is not None and some[0] == "somes":
+            need = (1 << some[1]) - 1
+            members += [(mask, ast) for mask, ast in some[2]]
+        elif some is not None:
+            need = 1
+            members.append((1, some))
+        targets: dict[tuple[int, int, int], int] = {}
+        sources: dict[tuple[tuple[int, int, int], int], list[tuple[int, int]]] = {}
+        frontier = [(j, j, 0, level[j]) for j in range(len(level)) if level[j] is not None]
         while frontier:
             j, total, seen, at = frontier.pop()
             if max_members is not None and total >= max_members:
                 continue  # no room for another member
-            for k in kinds:
+            for m, (mask, _) in enumerate(members):
                 key = (
                     j if distinct else -1,
                     total + 1 if max_members is not None else 1,
-                    seen or k == 1,
+                    seen | mask,
                 )
-                sources.setdefault((key, k), []).append((at, total))
+                sources.setdefault((key, m), []).append((at, total))
                 if key not in targets:
                     targets[key] = self.new()
                     frontier.append((*key, targets[key]))
-        for (key, k), srcs in sources.items():
+        for (key, m), srcs in sources.items():
             q = self._after_member_sep(sep, srcs)
-            ks, ke = self.build(asts[k])
+            ks, ke = self.build(members[m][1])
             self.ep(q, ks)
             self.ep(ke, targets[key])
         return [
             (state, j + 1 if distinct else total)
             for (j, total, seen), state in targets.items()
-            if seen or some is None
+            if seen == need
         ]
 
     def _graph(self, node) -> tuple[int, int]:

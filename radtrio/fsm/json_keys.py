@@ -88,10 +88,22 @@ def ast_weight(node: Any, cap: int) -> int:
             n += ast_weight(kv, cap - n)
             if n >= cap:
                 break
-        for x in node[3:4] + node[6:7]:  # extra members and (a seventh field) some
-            if x is not None and n < cap:
+        extra = [x for x in node[3:4] if x is not None]
+        for x in extra + some_asts(node):  # extra members and (a seventh field) some
+            if n < cap:
                 n += ast_weight(x, cap - n)
     return n
+
+
+def some_asts(node: Any) -> list:
+    """The member ASTs of a props node's seventh field ``some``: none, one AST, or
+    ``("somes", n, [(mask, ast), ...])`` (see ``NFA._extra_members``)."""
+    some = node[6] if len(node) > 6 else None
+    if some is None:
+        return []
+    if some[0] == "somes":
+        return [ast for _, ast in some[2]]
+    return [some]
 
 
 def union(dfas: list[DFA]) -> DFA:

@@ -17,12 +17,14 @@ import functools
 import json
 import math
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 from urllib.parse import unquote
 
 from radtrio.fsm import json_numbers as jn
 from radtrio.fsm import schema_arrays as sarr
 from radtrio.fsm import schema_dependencies as sdeps
+from radtrio.fsm import schema_not_keys as snk
 from radtrio.fsm.automaton import (
     DFA,
     AutomatonTooLarge,
@@ -43,6 +45,7 @@ from radtrio.fsm.json_keys import (
     exactly_one,
     key_regions,
     sides_of,
+    some_asts,
 )
 from radtrio.fsm.literal_sets import without_literals
 from radtrio.fsm.regex_parser import (
@@ -690,7 +693,7 @@ class SchemaCompiler:
                 out[k] = sdeps.merge_maps(va, vb)
             elif k == "nullable":
                 out[k] = bool(va) and bool(vb)
-            elif k in ("_patterns", "_exclude"):
+            elif k in ("_patterns", "_exclude", snk.SOME):
                 out[k] = list(va) + list(vb)
             elif k == "_order":
                 out[k] = va  # the outer schema's order: it lists every key of the inner one
@@ -1447,7 +1450,12 @@ class SchemaCompiler:
         return out
 
     def _extra_members(
-        self, names: list, sides: list[tuple[list, Any]], ptr: str, key_filter: DFA | None = None
+        self,
+        names: list,
+        sides: list[tuple[list, Any]],
+        ptr: str,
+        key_filter: DFA | None = None,
+        inline: bool = False,
     ):
         """AST of one member whose key is not a named property (and is in ``key_filter``, the
         propertyNames keys): keys split into the regions that match the same patterns; in one,
@@ -1484,19 +1492,23 @@ class SchemaCompiler:
                 continue
             self.keep_alive.append(sub)
             sp = f"{ptr}/patternProperties" if inside else f"{ptr}/additionalProperties"
-            v = self._member_value(sub, sp)
+            v = self._member_value(sub, sp, inline)
             if v != NOTHING:
                 alts.append(N_cat(("dfa", region), self.ws, N_lit(":"), self.ws, v))
         if not alts:
             return None
         return alts[0] if len(alts) == 1 else N_alt(*alts)
 
-    def _member_value(self, sub: Any, ptr: str):
+    def _member_value(self, sub: Any, ptr: str, inline: bool = False):
         """AST of a pattern or additionalProperties member value: a rule of its own (a call)
         when it is large, so that a schema reached both by name and by pattern, level after
         level, is not copied into its parent DFA twice per level."""
         v = self.value(sub, ptr)
-        if not self.use_counters or ast_weight(v, MEMBER_RULE_WEIGHT) < MEMBER_RULE_WEIGHT:
+        if (
+            inline
+            or not self.use_counters
+            or ast_weight(v, MEMBER_RULE_WEIGHT) < MEMBER_RULE_WEIGHT
+        ):
             return v
         rid = self.member_rules.get(id(v))
         if rid is None:
@@ -1653,7 +1665,11 @@ class SchemaCompiler:
                 "maxProperties", ptr, f"must be a non-negative integer, got {max_p!r}"
             )
         ws = self.ws
-        extra = self._extra_members(names, sides, ptr, key_filter)
+        # unnamed members; ``some``: those a negation asks for (schema_not_keys)
+        extra, some = snk.object_members(self, names, sides, schema, ptr, key_filter)
+        if some is NOTHING:
+            return NOTHING
+        more = extra is not None or some is not None  # members besides the named ones
         entries = []
         for name in names:
             pp = f"{ptr}/properties/{name}" if name in props else f"{ptr}/additionalProperties"
@@ -1667,9 +1683,9 @@ class SchemaCompiler:
                 continue
             kv = N_cat(N_lit(_dumps(name)), ws, N_lit(":"), ws, v)
             entries.append((name, kv, name in req))
-        if extra is None and min_p > len(entries):
+        if not more and min_p > len(entries):
             return NOTHING  # fewer possible members than minProperties asks for
-        if extra is not None and min_p > len(entries) + 1:
+        if more and min_p > len(entries) + 1:
             # a grammar cannot keep extra keys apart ({"x":1,"x":2} is one property), so the
             # extras count once toward the minimum: more than one would be needed here
             self.unsupported(
@@ -1678,20 +1694,11 @@ class SchemaCompiler:
                 f"{min_p} needs {min_p - len(entries)} keys besides the named properties "
                 "(radtrio cannot keep additional keys distinct from each other)",
             )
-        if max_p is not None and extra is None and len(entries) <= max_p:
+        if max_p is not None and not more and len(entries) <= max_p:
             max_p = None  # every possible member fits
         if max_p is not None and max_p > MAX_MAX_PROPERTIES:
             self.unsupported("maxProperties", ptr, f"{max_p} is above {MAX_MAX_PROPERTIES}")
             max_p = None
-        some = None  # from a negation: at least one other member with a value of this schema
-        if "_some_extra" in schema:
-            # one more side with no patterns: in each key region the member's value also
-            # matches every side's schemas there (an allOf merge may have narrowed them)
-            some = self._extra_members(
-                names, [*sides, ([], schema["_some_extra"])], ptr, key_filter
-            )
-            if some is None:
-                return NOTHING
         sep = N_cat(ws, N_lit(","), ws)
         bodies = [
             ("props", [(kv, r) for _, kv, r in variant], sep, extra, min_p, max_p, some)
@@ -1810,14 +1817,19 @@ def _key_lists(deps: Any) -> bool:
 
 
 def _common_multiple(a: Any, b: Any) -> Any:
-    """The least common multiple of two positive integer-valued multipleOf values, else None
-    (non-integers only when equal)."""
+    """The least common multiple of two positive multipleOf values where it is an integer
+    (2.5 and 7: 35; a number is a multiple of both exactly when it is one of their least
+    common multiple, for rationals too), else None (non-integers only when equal)."""
     if a == b:
         return a
-    da, db = Decimal(str(a)), Decimal(str(b))
-    if da != da.to_integral_value() or db != db.to_integral_value() or da <= 0 or db <= 0:
+    try:
+        fa, fb = Fraction(Decimal(str(a))), Fraction(Decimal(str(b)))
+    except (InvalidOperation, ValueError, TypeError):
         return None
-    return math.lcm(int(da), int(db))
+    if fa <= 0 or fb <= 0:
+        return None
+    lcm = Fraction(math.lcm(fa.numerator, fb.numerator), math.gcd(fa.denominator, fb.denominator))
+    return int(lcm) if lcm.denominator == 1 else None
 
 
 def _dependency_variants(entries: list, dependent: dict) -> list[list]:
@@ -1874,7 +1886,7 @@ def _sub_asts(node) -> list:
     if kind == "rep":
         return [node[1]]
     if kind == "props":  # the members, extra and (a seventh field) some
-        return [kv for kv, _ in node[1]] + [x for x in node[3:4] + node[6:7] if x is not None]
+        return [kv for kv, _ in node[1]] + [x for x in node[3:4] if x is not None] + some_asts(node)
     if kind == "graph":
         return [ast for _, ast, _ in node[3]]
     return []

@@ -12,8 +12,9 @@ tries its other fallbacks or refuses). The rules:
   others already fail ``neg`` by their type, in another branch).
 * object keywords: ``NOT required [a, b]`` = an object missing a or missing b;
   ``NOT properties {a: S}`` = an object that has a with a value in ``NOT S`` (recursively);
-  with ``additionalProperties``/``patternProperties`` as well, only when ``rest`` lists every
-  key an object may have; ``NOT minProperties n`` = ``maxProperties n-1``;
+  with ``additionalProperties``/``patternProperties`` as well, or a member with a key
+  neither names (:mod:`radtrio.fsm.schema_not_keys`, also ``NOT propertyNames``);
+  ``NOT minProperties n`` = ``maxProperties n-1``;
   ``NOT maxProperties n`` = ``minProperties n+1``; ``NOT dependentRequired`` = a trigger
   present and one of its keys absent.
 * ``minItems/maxItems/minLength/maxLength/minimum/maximum/exclusive*``: the opposite bound.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from radtrio.fsm import schema_not_keys as snk
 from radtrio.types import RequestError
 
 COND = ("if", "then", "else")
@@ -46,6 +48,7 @@ GROUP_OF = {
     "properties": "props",
     "patternProperties": "props",
     "additionalProperties": "props",
+    "propertyNames": "propertyNames",
     "required": "required",
     "minProperties": "minProperties",
     "maxProperties": "maxProperties",
@@ -80,6 +83,7 @@ GROUP_OF = {
 DOMAIN = {
     "props": {"object"},
     "required": {"object"},
+    "propertyNames": {"object"},
     "minProperties": {"object"},
     "maxProperties": {"object"},
     "dependentRequired": {"object"},
@@ -299,6 +303,8 @@ def _one_group(comp: Any, rest: dict, name: str, g: dict, ptr: str) -> Any:
         return _not_required(comp, rest, sub, g["required"], ptr)
     if name == "props":
         return _not_props(comp, rest, sub, g, ptr)
+    if name == "propertyNames":
+        return snk.not_property_names(comp, rest, sub, g["propertyNames"], ptr)
     if name == "items":
         return _not_items(comp, sub, g, ptr)
     if name == "contains":
@@ -325,6 +331,10 @@ def _one_group(comp: Any, rest: dict, name: str, g: dict, ptr: str) -> Any:
         return sub
     if name in ("lower", "upper"):
         return _not_bound(comp, sub, name, g, ptr)
+    if name in SCALAR_GROUPS:
+        # the group holds for every instance outside its types: only ``sub`` (rest limited to
+        # them) can fail it, a difference of scalar languages (None where there is none)
+        return comp._not_scalars(sub, g, ptr)
     return None
 
 
@@ -499,23 +509,11 @@ def _not_props(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     if extra not in (True, {}) or any(v not in (True, {}) for v in patterns.values()):
         names += [n for n in _names(rest) if n not in names]
         if not _closed(rest):
-            # a member neither names, with a value in NOT additionalProperties
-            # (a key a pattern of ``g`` matches is no additional member of ``g``, even where
-            # the pattern's schema allows every value)
-            if patterns or rest.get("patternProperties"):
-                raise SchemaError(
-                    "not", ptr, "of patternProperties beside keys that are not all named"
-                )
-            if "_some_extra" in sub:
-                raise SchemaError("not", ptr, "of two additionalProperties at once")
-            inner = comp.apply_not(_as_rest(rest.get("additionalProperties", True)), extra, ptr)
+            # a member neither names, with a value in NOT what ``g`` asks of its key (its
+            # patterns' schemas, or additionalProperties): a requirement (schema_not_keys)
+            inner = snk.not_unnamed(comp, rest, sub, g, ptr)
             if inner is not False:
-                named = dict(sub)
-                # listed properties first, then the required ones (the order keys are emitted in)
-                order = [*(sub.get("properties") or {}), *props, *_names(sub)]
-                named["properties"] = {n: comp._member_schema(sub, n, ptr) for n in order}
-                named["_some_extra"] = inner
-                branches.append(named)
+                branches.append(inner)
     for n in names:
         theirs = comp._member_schema(g, n, ptr)
         if theirs is True or theirs == {}:
