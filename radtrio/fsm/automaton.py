@@ -204,6 +204,9 @@ class NFA:
     def _set_edges(self, s: int, ranges, e: int) -> None:
         """Edges from ``s`` to ``e`` over the UTF-8 encodings of the code points in ``ranges``."""
         for lo, hi in ranges:
+            if hi < 0x80:  # ASCII: one byte, the one sequence utf8_sequences would give
+                self.edges += (s, lo, hi, e)
+                continue
             for seq in utf8_sequences(lo, hi):
                 cur = s
                 last = len(seq) - 1

@@ -16,6 +16,8 @@ walker makes greedily (byte edge, call, return) is the only one possible, and ra
 
 from __future__ import annotations
 
+from itertools import compress
+
 import numpy as np
 
 from radtrio.fsm import machine_kernels as mk
@@ -65,6 +67,16 @@ def _union_labelled(sep: DFA, close: DFA) -> tuple[DFA, np.ndarray]:
         else:
             br.append(mk.BR_ANY)
     return DFA(np.stack(rows), np.array(acc), [{} for _ in rows]), np.array(br, dtype=np.int8)
+
+
+def _place(dst: np.ndarray, trans: np.ndarray, base: int) -> None:
+    """``dst[:] = np.where(trans >= 0, trans + base, -1)``, in two passes for int32 tables:
+    ``t >> 31`` is -1 where ``t`` is negative and 0 elsewhere."""
+    if trans.dtype != np.int32 or trans.shape != dst.shape:
+        dst[...] = np.where(trans >= 0, trans + base, -1)
+        return
+    np.add(trans, base, out=dst)
+    dst |= trans >> 31
 
 
 class Grammar:
@@ -210,16 +222,17 @@ class GrammarBuilder:
                 parts.append((d, labels))
                 total += d.n
             offsets.append(off)
-        T = np.full((total, 256), -1, dtype=np.int32)
-        acc = np.zeros(total, dtype=np.bool_)
+        T = np.empty((total, 256), dtype=np.int32)
+        acc = np.empty(total, dtype=np.bool_)
         branch = np.zeros(total, dtype=np.int8)
         base = 0
         for d, br in parts:
-            T[base : base + d.n] = np.where(d.trans >= 0, d.trans + base, -1)
-            acc[base : base + d.n] = d.accept
+            n = d.n
+            _place(T[base : base + n], d.trans, base)
+            acc[base : base + n] = d.accept
             if br is not None:
-                branch[base : base + d.n] = br
-            base += d.n
+                branch[base : base + n] = br
+            base += n
         nr = len(self.rules)
         kind = np.array([r["kind"] for r in self.rules], dtype=np.int8)
         start = np.zeros(nr, dtype=np.int32)
@@ -229,14 +242,16 @@ class GrammarBuilder:
         rep_sep = np.zeros(nr, dtype=np.int8)
         rep_min = np.zeros(nr, dtype=np.int32)
         rep_max = np.zeros(nr, dtype=np.int32)
-        call_lists: list[list[tuple[int, int]]] = [[] for _ in range(total)]
+        # calls as (global state, callee, global return state), sorted by state: rules lie in
+        # the table in their order, and only DFA rules call
+        calls: dict[int, list[tuple[int, int]]] = {}
         for i, r in enumerate(self.rules):
             off = offsets[i]
             if r["kind"] == mk.KIND_DFA:
-                start[i] = off["dfa"]
-                for s, cd in enumerate(r["dfa"].calls):
-                    for callee, ret in cd.items():
-                        call_lists[off["dfa"] + s].append((callee, off["dfa"] + ret))
+                o = start[i] = off["dfa"]
+                cds = r["dfa"].calls
+                for s in compress(range(len(cds)), cds):
+                    calls[o + s] = [(callee, o + ret) for callee, ret in cds[s].items()]
             else:
                 start[i] = off["open"]
                 rep_item[i] = r["item"]
@@ -246,10 +261,13 @@ class GrammarBuilder:
                 rep_min[i] = r["min"]
                 rep_max[i] = r["max"]
         call_ptr = np.zeros(total + 1, dtype=np.int32)
-        call_ptr[1:] = np.cumsum([len(c) for c in call_lists])
-        call_rule = np.array([c for cl in call_lists for c, _ in cl], dtype=np.int32)
-        call_ret = np.array([t for cl in call_lists for _, t in cl], dtype=np.int32)
-        first = self._first_sets(T, kind, start, call_lists)
+        if calls:
+            counts = np.zeros(total, dtype=np.int64)
+            counts[list(calls)] = [len(cl) for cl in calls.values()]
+            call_ptr[1:] = np.cumsum(counts)
+        call_rule = np.array([c for cl in calls.values() for c, _ in cl], dtype=np.int32)
+        call_ret = np.array([t for cl in calls.values() for _, t in cl], dtype=np.int32)
+        first = self._first_sets(T, kind, start, calls)
         arrays = (
             T,
             acc,
@@ -267,34 +285,36 @@ class GrammarBuilder:
             rep_min,
             rep_max,
         )
-        self._check(arrays, call_lists, offsets)
+        self._check(arrays, calls, offsets)
         pure = nr == 1 and kind[0] == mk.KIND_DFA and len(call_rule) == 0
         return Grammar(arrays, root, pure, nr)
 
-    def _first_sets(self, T, kind, start, call_lists) -> np.ndarray:
+    def _first_sets(self, T, kind, start, calls: dict[int, list[tuple[int, int]]]) -> np.ndarray:
+        """FIRST set of each rule: the bytes of its start state and the FIRST sets of the rules
+        called there (the least fixed point)."""
         nr = len(self.rules)
-        first = np.zeros((nr, 256), dtype=np.bool_)
-        changed = True
+        first = T[start] >= 0
+        callers = [
+            (i, [callee for callee, _ in calls[int(start[i])]])
+            for i in range(nr)
+            if kind[i] == mk.KIND_DFA and int(start[i]) in calls
+        ]
+        changed = bool(callers)
         while changed:
             changed = False
-            for i in range(nr):
-                s = int(start[i])
-                f = T[s] >= 0
-                if kind[i] == mk.KIND_DFA:
-                    for callee, _ in call_lists[s]:
-                        f = f | first[callee]
-                new = first[i] | f
+            for i, callees in callers:
+                new = first[i] | first[callees].any(axis=0)
                 if (new != first[i]).any():
                     first[i] = new
                     changed = True
-        called = {c for cl in call_lists for c, _ in cl}
+        called = {c for cl in calls.values() for c, _ in cl}
         called |= {r["item"] for r in self.rules if r["kind"] == mk.KIND_REPEAT}
         for i in called:
             if not first[i].any() or (kind[i] == mk.KIND_DFA and self.rules[i]["dfa"].accept[0]):
                 raise GrammarConflict("internal: a called rule matches nothing or the empty string")
         return first
 
-    def _check(self, arrays, call_lists, offsets) -> None:
+    def _check(self, arrays, calls: dict[int, list[tuple[int, int]]], offsets) -> None:
         (
             T,
             acc,
@@ -313,61 +333,84 @@ class GrammarBuilder:
             rep_max,
         ) = arrays
         nr = len(self.rules)
+        # 1. calls at one state: disjoint from each other and from the byte edges
+        srcs = np.fromiter(calls, dtype=np.int64, count=len(calls))
+        callee = np.array([c for cl in calls.values() for c, _ in cl], dtype=np.int64)
+        ret = np.array([t for cl in calls.values() for _, t in cl], dtype=np.int64)
+        # FIRST sets of the byte edges and the rules called at each state with calls
+        row_of = {s: k for k, s in enumerate(calls)}
+        if calls:
+            n_calls = np.array([len(cl) for cl in calls.values()], dtype=np.int64)
+            seg = np.cumsum(n_calls) - n_calls
+            edges = T[srcs] >= 0
+            one = n_calls == 1  # most states call one rule: a single overlap test for them all
+            call_first = edges | first[callee[seg]]
+            clash = (edges[one] & first[callee[seg[one]]]).any()
+            for k in np.flatnonzero(~one).tolist():
+                seen = edges[k].copy()
+                for c in callee[seg[k] : seg[k] + n_calls[k]].tolist():
+                    clash = clash or (seen & first[c]).any()
+                    seen |= first[c]
+                call_first[k] = seen
+            if clash:
+                raise GrammarConflict(
+                    "ambiguous choice: two alternatives start with the same byte where one is "
+                    "a recursive or counted rule"
+                )
+        else:
+            call_first = np.zeros((0, 256), dtype=np.bool_)
 
-        def out(s: int) -> np.ndarray:
-            f = T[s] >= 0
-            for callee, _ in call_lists[s]:
-                f = f | first[callee]
+        def out(states: np.ndarray) -> np.ndarray:
+            """Bytes that continue from each of ``states`` (edges and calls)."""
+            f = T[states] >= 0
+            for k, s in enumerate(states.tolist()):
+                if s in row_of:
+                    f[k] = call_first[row_of[s]]
             return f
 
-        # 1. calls at one state: disjoint from each other and from the byte edges
-        for s, cl in enumerate(call_lists):
-            if not cl:
-                continue
-            seen = T[s] >= 0
-            for callee, _ in cl:
-                if (seen & first[callee]).any():
-                    raise GrammarConflict(
-                        "ambiguous choice: two alternatives start with the same byte where one is "
-                        "a recursive or counted rule"
-                    )
-                seen = seen | first[callee]
         # 2. FOLLOW sets, then returns must be unambiguous
-        rule_of = np.zeros(T.shape[0], dtype=np.int32)
-        for i, off in enumerate(offsets):
-            r = self.rules[i]
-            if r["kind"] == mk.KIND_DFA:
-                rule_of[off["dfa"] : off["dfa"] + r["dfa"].n] = i
+        reps = [i for i in range(nr) if kind[i] == mk.KIND_REPEAT]
         follow = np.zeros((nr, 256), dtype=np.bool_)
-        changed = True
-        while changed:
-            changed = False
-            for cl in call_lists:
-                for callee, ret in cl:
-                    f = out(ret)
-                    if acc[ret]:
-                        f = f | follow[rule_of[ret]]
-                    new = follow[callee] | f
-                    if (new != follow[callee]).any():
-                        follow[callee] = new
-                        changed = True
-            for i in range(nr):
-                if kind[i] != mk.KIND_REPEAT:
-                    continue
+        if calls or reps:
+            rule_of = np.zeros(T.shape[0], dtype=np.int32)
+            for i, off in enumerate(offsets):
+                r = self.rules[i]
+                if r["kind"] == mk.KIND_DFA:
+                    rule_of[off["dfa"] : off["dfa"] + r["dfa"].n] = i
+            # a callee is followed by what comes after its return state, and where that
+            # state accepts, by what follows the caller's rule
+            after = out(ret)
+            for c in np.unique(callee).tolist():
+                follow[c] = after[callee == c].any(axis=0)
+            via = sorted(
+                {
+                    (c, int(rule_of[t]))
+                    for c, t in zip(callee.tolist(), ret.tolist(), strict=True)
+                    if acc[t]
+                }
+            )
+            for i in reps:
                 it = rep_item[i]
                 f = T[rep_between[i]] >= 0
                 if not rep_sep[i]:
                     f = f | first[it]
-                new = follow[it] | f
-                if (new != follow[it]).any():
-                    follow[it] = new
-                    changed = True
+                follow[it] |= f
+            changed = bool(via)
+            while changed:
+                changed = False
+                for c, v in via:
+                    new = follow[c] | follow[v]
+                    if (new != follow[c]).any():
+                        follow[c] = new
+                        changed = True
         for i in range(nr):
             r = self.rules[i]
             off = offsets[i]
             if r["kind"] == mk.KIND_DFA:
-                for s in range(off["dfa"], off["dfa"] + r["dfa"].n):
-                    if acc[s] and (out(s) & follow[i]).any():
+                if follow[i].any():
+                    lo = off["dfa"]
+                    ends = lo + np.flatnonzero(acc[lo : lo + r["dfa"].n])
+                    if (out(ends) & follow[i]).any():
                         raise GrammarConflict("ambiguous end of a called rule")
                 continue
             item_first = first[rep_item[i]]
@@ -375,14 +418,19 @@ class GrammarBuilder:
             empty_first = T[rep_empty[i]] >= 0 if rep_empty[i] >= 0 else np.zeros(256, bool)
             if (item_first & empty_first).any():
                 raise GrammarConflict("repeat: item and empty close overlap")
-            for s in range(o, o + r["open"].n):
-                if acc[s] and (out(s) & (item_first | empty_first)).any():
-                    raise GrammarConflict("repeat: open and item overlap")
+            ends = o + np.flatnonzero(acc[o : o + r["open"].n])
+            if (out(ends) & (item_first | empty_first)).any():
+                raise GrammarConflict("repeat: open and item overlap")
             if not rep_sep[i] and (item_first & (T[rep_between[i]] >= 0)).any():
                 raise GrammarConflict("repeat: item and close overlap")
             bo = off["between"]
-            for s in range(bo, bo + r["between"].n):
-                if acc[s] and branch[s] == mk.BR_SEP and (out(s) & item_first).any():
+            be = bo + r["between"].n
+            ob = out(np.arange(bo, be))
+            a = acc[bo:be]
+            sep_bad = a & (branch[bo:be] == mk.BR_SEP) & (ob & item_first).any(axis=1)
+            close_bad = a & (branch[bo:be] == mk.BR_CLOSE) & (ob & follow[i]).any(axis=1)
+            bad = np.flatnonzero(sep_bad | close_bad)
+            if len(bad):
+                if sep_bad[bad[0]]:
                     raise GrammarConflict("repeat: separator and item overlap")
-                if acc[s] and branch[s] == mk.BR_CLOSE and (out(s) & follow[i]).any():
-                    raise GrammarConflict("ambiguous end of a repeat")
+                raise GrammarConflict("ambiguous end of a repeat")

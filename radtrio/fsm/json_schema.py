@@ -327,6 +327,7 @@ class SchemaCompiler:
         self.char_rule: int | None = None
         self.memo: dict[int, tuple[Any, Any]] = {}
         self.call_memo: dict[int, tuple[Any, bool]] = {}  # id(AST node) -> (node, has a call)
+        self.size_memo: dict[int, tuple[Any, int]] = {}  # id(AST node) -> (node, _ast_size)
         self.keep_alive: list[Any] = []  # schemas made here (memo keys are their ids)
         self.ids: dict[str, str] = {}
         self.dup_anchors: set[str] = set()
@@ -437,7 +438,10 @@ class SchemaCompiler:
                 return ast
         ast = self._value(schema, ptr)
         if isinstance(schema, dict):
-            if not self.has_call(ast) and _ast_size(ast, EAGER_DFA_NODES) >= EAGER_DFA_NODES:
+            if (
+                not self.has_call(ast)
+                and _ast_size(ast, EAGER_DFA_NODES, self.size_memo) >= EAGER_DFA_NODES
+            ):
                 ast = ("dfa", compile_ast(ast))
             self.memo[id(schema)] = (schema, ast)
         return ast
@@ -1854,27 +1858,37 @@ def _dependency_variants(entries: list, dependent: dict) -> list[list]:
     return variants
 
 
-def _ast_size(node, cap: int) -> int:
-    """Number of AST nodes, counting up to about ``cap`` (a compiled DFA counts as one)."""
-    n = 1
+def _ast_size(node, cap: int, memo: dict[int, tuple[Any, int]] | None = None) -> int:
+    """Number of AST nodes, counting up to about ``cap`` (a compiled DFA counts as one): at
+    least ``cap`` exactly when the AST has that many nodes. ``memo`` (id -> (node, size), kept
+    by the caller for one compile and one ``cap``) remembers compound nodes, so that asking
+    at every nesting level walks each subtree once; their sizes are then capped at ``cap``."""
     kind = node[0]
-    if kind in ("cat", "alt"):
-        for c in node[1]:
-            n += _ast_size(c, cap - n)
+    if kind not in _COMPOUND:
+        return 1
+    if memo is not None:
+        hit = memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+    n = 1
+    if kind == "rep":
+        n += _ast_size(node[1], cap, memo) * max(1, node[2], node[3] or 1)
+    else:
+        if kind in ("cat", "alt"):
+            kids = node[1]
+        elif kind == "props":
+            kids = [kv for kv, _ in node[1]]
+        else:
+            kids = [ast for _, ast, _ in node[3]]
+        for c in kids:
+            n += (
+                _ast_size(c, cap if memo is not None else cap - n, memo) if c[0] in _COMPOUND else 1
+            )
             if n >= cap:
                 break
-    elif kind == "rep":
-        n += _ast_size(node[1], cap) * max(1, node[2], node[3] or 1)
-    elif kind == "props":
-        for kv, _ in node[1]:
-            n += _ast_size(kv, cap - n)
-            if n >= cap:
-                break
-    elif kind == "graph":
-        for _, ast, _ in node[3]:
-            n += _ast_size(ast, cap - n)
-            if n >= cap:
-                break
+    if memo is not None:
+        n = min(n, cap)
+        memo[id(node)] = (node, n)
     return n
 
 
@@ -1892,19 +1906,27 @@ def _sub_asts(node) -> list:
     return []
 
 
+_COMPOUND = frozenset(("cat", "alt", "rep", "props", "graph"))
+
+
 def _has_call(node, memo: dict[int, tuple[Any, bool]] | None = None) -> bool:
     """Whether an AST calls a rule. ``memo`` (id -> (node, answer), kept by the caller for
     one compile) remembers compound nodes so shared subtrees are walked once."""
     kind = node[0]
     if kind == "call":
         return True
-    if kind not in ("cat", "alt", "rep", "props", "graph"):
+    if kind not in _COMPOUND:
         return False
     if memo is not None:
         hit = memo.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
-    found = any(_has_call(c, memo) for c in _sub_asts(node))
+    found = False
+    for c in _sub_asts(node):
+        k = c[0]
+        if k == "call" or (k in _COMPOUND and _has_call(c, memo)):
+            found = True
+            break
     if memo is not None:
         memo[id(node)] = (node, found)
     return found
