@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -218,3 +219,27 @@ def test_not_of_unnamed_keys_matches_jsonschema(schema, instances):
         inst = dict(sorted(inst.items(), key=lambda kv: kv[0] != "x"))
         text = emit(inst, schema)
         assert g.matches(text.encode()) == _valid(schema, inst), (schema, text)
+
+
+def test_enum_beside_a_some_member_requirement_is_filtered_value_by_value():
+    # the concrete-value validator that filters enum/const knows the requirement too (it
+    # refused the internal keyword by its name before)
+    schema = {
+        "type": "object",
+        "not": {"additionalProperties": {"type": "integer"}},
+        "enum": [{"a": "x"}, {"a": 1}, {"b": 2, "c": "s"}, {}],
+    }
+    g = compile_json_schema(json.dumps(schema))
+    v = jsonschema.Draft202012Validator(schema)
+    for x in [*schema["enum"], {"q": "s"}]:
+        assert g.matches(emit(x, schema).encode()) == v.is_valid(x), x
+    cond = {
+        "properties": {"a": {}, "b": {}},
+        "if": {"additionalProperties": False},
+        "then": {"type": "integer"},
+        "else": {"const": 1},
+    }
+    g = compile_json_schema(json.dumps(cond))
+    v = jsonschema.Draft202012Validator(cond)
+    for x in [{}, 1, 2, {"a": 1}, {"c": 1}, "s"]:
+        assert g.matches(emit(x, cond).encode()) == v.is_valid(x), x

@@ -35,6 +35,7 @@ from radtrio.fsm.json_schema import (
     _key_pattern_dfa,
 )
 from radtrio.fsm.regex_parser import RegexError
+from radtrio.fsm.schema_not_keys import SOME, names_of
 
 Resolver = Callable[[str, str], tuple[Any, str]]
 
@@ -54,7 +55,7 @@ APPLICATORS = (
 FOREIGN = {"divisibleBy", "disallow", "extends", "$dynamicRef", "$recursiveRef", "unevaluatedItems"}
 # what the validator checks: every keyword the compiler supports but the foreign ones, and the
 # compiler's internal keys
-KNOWN = (SUPPORTED - FOREIGN) | {"_patterns", "_exclude", "_nonint", "_within"}
+KNOWN = (SUPPORTED - FOREIGN) | {"_patterns", "_exclude", "_nonint", "_within", SOME}
 
 
 def validate(
@@ -354,6 +355,22 @@ class Validator:
         return True
 
     # -- objects --------------------------------------------------------------------------------
+    def _some_keys(self, v: dict, s: dict, ptr: str) -> bool:
+        """Every "some member" requirement of a negation (:mod:`radtrio.fsm.schema_not_keys`)
+        is met by a member the schema does not name, with a key in one pair's set and a value
+        that pair's schema accepts."""
+        reqs = s.get(SOME) or []
+        named = set(names_of(s)) if reqs else set()
+        quoted = {k: _utf8(_dumps(k), "not", ptr) for k in v if k not in named}
+        return all(
+            any(
+                keys.dfa.matches(q) and self.valid(v[k], meet, ptr)
+                for k, q in quoted.items()
+                for keys, meet, _ in req
+            )
+            for req in reqs
+        )
+
     def _object(self, v: dict, s: dict, ptr: str) -> bool:
         props = s.get("properties", {}) or {}
         if not isinstance(props, dict):
@@ -382,6 +399,8 @@ class Validator:
         if "propertyNames" in s:
             if not all(self.valid(k, s["propertyNames"], f"{ptr}/propertyNames") for k in v):
                 return False
+        if not self._some_keys(v, s, ptr):
+            return False
         required = s.get("required", [])
         if not isinstance(required, list):
             raise SchemaError("required", ptr, "must be an array")

@@ -47,7 +47,8 @@ class Keys:
         self.dfa = dfa
 
 
-def _names(s: dict) -> list[str]:
+def names_of(s: dict) -> list[str]:
+    """The keys an object schema names: its properties, then its required names."""
     props = s.get("properties") or {}
     out = list(props) if isinstance(props, dict) else []
     for r in s.get("required") or []:
@@ -111,7 +112,7 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     props = g.get("properties") or {}
     patterns = g.get("patternProperties") or {}
     extra = g.get("additionalProperties", True)
-    names = list(props) + [n for n in _names(rest) if n not in props]
+    names = list(props) + [n for n in names_of(rest) if n not in props]
     keys = without_literals(key_any_dfa(), _quoted(names))
     theirs = comp._key_patterns(patterns, ptr)
     mine = [(comp._key_patterns(pats, ptr), more) for pats, more in sides_of(rest)]
@@ -167,7 +168,7 @@ def not_property_names(comp: Any, rest: dict, sub: dict, pn: Any, ptr: str) -> A
     strings.complete = True  # a difference: every key the schema allows must be in its DFA
     allowed = comp._key_strings(strings, pn, f"{ptr}/propertyNames")
     failing = product(key_any_dfa(), allowed, "diff")
-    names = _names(rest)
+    names = names_of(rest)
     required = set(rest.get("required") or [])
     branches: list[Any] = []
     for n, q in zip(names, _quoted(names), strict=True):
