@@ -451,15 +451,6 @@ def _count(v: Any, keyword: str, ptr: str) -> int:
     return int(v)
 
 
-def _names(s: dict) -> list[str]:
-    props = s.get("properties") or {}
-    out = list(props) if isinstance(props, dict) else []
-    for r in s.get("required") or []:
-        if isinstance(r, str) and r not in out:
-            out.append(r)
-    return out
-
-
 def _closed(s: dict) -> bool:
     """Whether an object of ``s`` may only have the keys ``s`` names."""
     return s.get("additionalProperties") is False and not s.get("patternProperties")
@@ -507,7 +498,7 @@ def _not_props(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     names = list(props)
     branches = []
     if extra not in (True, {}) or any(v not in (True, {}) for v in patterns.values()):
-        names += [n for n in _names(rest) if n not in names]
+        names += [n for n in snk.names_of(rest) if n not in names]
         if not _closed(rest):
             # a member neither names, with a value in NOT what ``g`` asks of its key (its
             # patterns' schemas, or additionalProperties): a requirement (schema_not_keys)
@@ -617,7 +608,7 @@ def _empty_object(sub: dict) -> Any:
     if sub.get("required") or (_is_count(sub.get("minProperties")) and sub["minProperties"] > 0):
         return False
     out = dict(sub)
-    out["properties"] = {n: False for n in _names(sub)}
+    out["properties"] = {n: False for n in snk.names_of(sub)}
     out.pop("required", None)
     out.pop("patternProperties", None)
     out["additionalProperties"] = False
@@ -752,7 +743,7 @@ def _implies_keyword(comp: Any, rest: dict, neg: dict, k: str, depth: int) -> bo
         return all(
             implies(comp, comp._member_schema(rest, n, "#"), comp._member_schema(neg, n, "#"),
                     depth + 1)
-            for n in _names(rest)
+            for n in snk.names_of(rest)
         )  # fmt: skip
     if k == "allOf" and isinstance(v, list):
         return all(implies(comp, rest, x, depth + 1) for x in v)
