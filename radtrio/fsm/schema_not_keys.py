@@ -65,7 +65,7 @@ def _quoted(names: list[str]) -> list[bytes]:
 
 def requirements(schema: dict) -> int:
     """How many "some member" requirements an object schema carries."""
-    return len(schema.get(SOME) or []) + ("_some_extra" in schema)
+    return len(schema.get(SOME) or [])
 
 
 def add_requirement(sub: dict, pairs: list[tuple[DFA, Any, Any]], ptr: str) -> dict:
@@ -197,9 +197,7 @@ def object_members(
     alone, or on the value's type)."""
     from radtrio.fsm.json_schema import NOTHING
 
-    reqs: list[tuple[tuple[list, Any], Any]] = []  # (side that meets, side that misses)
-    if "_some_extra" in schema:  # a side of its own: every unnamed key, one value schema
-        reqs.append((([], schema["_some_extra"]), None))  # (members may meet it unmarked)
+    reqs: list[tuple[tuple[list, Any], tuple[list, Any]]] = []  # (side that meets, that misses)
     for r in schema.get(SOME) or []:
         meet = ([(k.dfa, v) for k, v, _ in r], False)
         miss = ([(k.dfa, x) for k, _, x in r], True)
@@ -216,10 +214,7 @@ def object_members(
     def members(mask: int) -> Any:
         more = list(sides)
         for i, (meet, miss) in enumerate(reqs):
-            if mask >> i & 1:
-                more.append(meet)
-            elif miss is not None:
-                more.append(miss)
+            more.append(meet if mask >> i & 1 else miss)
         return comp._extra_members(names, more, ptr, key_filter, inline=True)
 
     extra = members(0)
