@@ -6,32 +6,14 @@ from __future__ import annotations
 
 import json
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fsm_support import check_emitted, jsonschema_valid
 
 from radtrio.fsm.conformance import compile_or_refuse, emit
 from radtrio.fsm.json_keys import MAX_KEY_REGIONS
 from radtrio.fsm.json_schema import SchemaError, compile_json_schema
-
-
-def valid(schema, instance) -> bool:
-    v = jsonschema.Draft202012Validator
-    return v(schema, format_checker=v.FORMAT_CHECKER).is_valid(instance)
-
-
-def check(schema, good, bad):
-    """Instances emitted in schema key order, both whitespace modes; ``good`` and ``bad``
-    are also checked against jsonschema so a wrong expectation fails loudly."""
-    for flexible in (False, True):
-        g = compile_json_schema(json.dumps(schema), flexible)
-        for x in good:
-            assert valid(schema, x), x
-            assert g.matches(emit(x, schema, flexible).encode()), f"valid rejected: {x!r}"
-        for x in bad:
-            assert not valid(schema, x), x
-            assert not g.matches(emit(x, schema, flexible).encode()), f"invalid accepted: {x!r}"
 
 
 # -- propertyNames -----------------------------------------------------------------------------
@@ -41,34 +23,40 @@ def test_property_names_pattern_with_additional_properties():
         "propertyNames": {"pattern": "^[1-9][0-9]*$"},
         "additionalProperties": {"type": "string"},
     }
-    check(schema, [{}, {"16": "a.png"}, {"1": "x", "250": "y"}], [{"0": "x"}, {"a": "x"}, {"1": 2}])
+    check_emitted(
+        schema, [{}, {"16": "a.png"}, {"1": "x", "250": "y"}], [{"0": "x"}, {"a": "x"}, {"1": 2}]
+    )
 
 
 def test_property_names_one_of_enum_and_pattern_is_exactly_one():
     # every enum value also matches the pattern, so oneOf admits pattern keys outside the enum
     names = {"oneOf": [{"enum": ["fqcn", "yaml"]}, {"type": "string", "pattern": "^[a-z-]+$"}]}
     schema = {"type": "object", "propertyNames": names, "additionalProperties": {"type": "integer"}}
-    check(schema, [{}, {"no-tabs": 1}, {"a": 1, "b-c": 2}], [{"fqcn": 1}, {"yaml": 1}, {"A": 1}])
+    check_emitted(
+        schema, [{}, {"no-tabs": 1}, {"a": 1, "b-c": 2}], [{"fqcn": 1}, {"yaml": 1}, {"A": 1}]
+    )
 
 
 def test_property_names_drop_named_properties_and_required_ones_make_it_empty():
     props = {"ab": {"type": "integer"}, "toolong": {"type": "integer"}}
     schema = {"type": "object", "properties": props, "propertyNames": {"maxLength": 3}}
-    check(schema, [{}, {"ab": 1}, {"ab": 1, "x": None}], [{"toolong": 1}, {"abcd": 1}, {"ab": "s"}])
+    check_emitted(
+        schema, [{}, {"ab": 1}, {"ab": 1, "x": None}], [{"toolong": 1}, {"abcd": 1}, {"ab": "s"}]
+    )
     required = {**schema, "required": ["toolong"]}
     g = compile_json_schema(json.dumps(required))
     assert not g.matches(b"{}") and not g.matches(b'{"toolong":1}')
-    check({"type": "object", "propertyNames": False}, [{}], [{"a": 1}])
+    check_emitted({"type": "object", "propertyNames": False}, [{}], [{"a": 1}])
 
 
 def test_property_names_format_const_and_non_string_types():
-    check(
+    check_emitted(
         {"type": "object", "propertyNames": {"format": "date"}},
         [{"2024-01-31": 1}],
         [{"2024-1-31": 1}, {"x": 1}],
     )
-    check({"propertyNames": {"const": "k"}}, [{"k": [1]}, {}, 5], [{"j": 1}])
-    check({"type": "object", "propertyNames": {"type": "integer"}}, [{}], [{"1": 1}])
+    check_emitted({"propertyNames": {"const": "k"}}, [{"k": [1]}, {}, 5], [{"j": 1}])
+    check_emitted({"type": "object", "propertyNames": {"type": "integer"}}, [{}], [{"1": 1}])
 
 
 def test_property_names_inside_all_of_intersect():
@@ -76,7 +64,7 @@ def test_property_names_inside_all_of_intersect():
         "type": "object",
         "allOf": [{"propertyNames": {"pattern": "^a"}}, {"propertyNames": {"maxLength": 2}}],
     }
-    check(schema, [{"a": 1, "ab": 2}], [{"abc": 1}, {"b": 1}])
+    check_emitted(schema, [{"a": 1, "ab": 2}], [{"abc": 1}, {"b": 1}])
 
 
 def test_property_names_with_a_recursive_schema_is_refused_by_name():
@@ -136,7 +124,7 @@ def test_property_names_match_jsonschema(names, required, additional, instance):
     }
     g = compile_json_schema(json.dumps(schema))
     text = emit(instance, schema)
-    assert g.matches(text.encode()) == valid(schema, instance), (schema, text)
+    assert g.matches(text.encode()) == jsonschema_valid(schema, instance), (schema, text)
 
 
 # -- many patternProperties --------------------------------------------------------------------
@@ -149,7 +137,7 @@ def test_many_disjoint_patterns_give_one_region_each():
         },
         "additionalProperties": {"type": "string"},
     }
-    check(
+    check_emitted(
         schema,
         [{}, {"alpha": 0, "theta": 7, "x": "s"}, {"eta": 9}],
         [{"theta": 6}, {"beta": "s"}, {"x": 1}],
@@ -190,7 +178,7 @@ def test_many_pattern_properties_match_jsonschema(patterns, additional, instance
         assert refused == "patternProperties", refused
         return
     text = emit(instance, schema)
-    assert g.matches(text.encode()) == valid(schema, instance), (schema, text)
+    assert g.matches(text.encode()) == jsonschema_valid(schema, instance), (schema, text)
 
 
 # -- allOf of object schemas that keep each side's patterns -----------------------------------
@@ -204,7 +192,7 @@ def test_all_of_sides_with_patterns_and_additional_properties():
         ],
     }
     ok = {"abab": 1, "xaby": 2, "baaa": 3, "aaaaab": 4}
-    check(schema, [ok, {"abab": 1}], [{**ok, "abc": 1}, {**ok, "aaaa": 1}])
+    check_emitted(schema, [ok, {"abab": 1}], [{**ok, "abc": 1}, {**ok, "aaaa": 1}])
     # row 298 also asks minProperties 4 of keys that are all extra members: refused, since a
     # grammar cannot keep extra keys distinct ({"abab":1,"abab":2} is one property)
     assert compile_or_refuse({**schema, "minProperties": 4}) == (None, "minProperties")
@@ -218,13 +206,13 @@ def test_all_of_sides_with_patterns_and_additional_properties():
         ]
     }
     # "xy": integer >= 5; "xa": integer and (no y$) a string: impossible; "ay": not ^x: none
-    check(two, [{}, {"xy": 7}], [{"xy": 3}, {"xa": 1}, {"xa": "s"}, {"ay": 9}, {"q": "s"}])
+    check_emitted(two, [{}, {"xy": 7}], [{"xy": 3}, {"xa": 1}, {"xa": "s"}, {"ay": 9}, {"q": "s"}])
 
 
 def test_all_of_pattern_matching_a_name_the_other_side_closes():
     named = {"properties": {"xa": {"type": "integer"}}, "additionalProperties": False}
     schema = {"allOf": [{"patternProperties": {"^x": {"minimum": 2}}}, named]}
-    check(schema, [{}, {"xa": 3}], [{"xa": 1}, {"xb": 3}, {"xa": "s"}])
+    check_emitted(schema, [{}, {"xa": 3}], [{"xa": 1}, {"xb": 3}, {"xa": "s"}])
 
 
 _SIDE = st.fixed_dictionaries(
@@ -269,7 +257,7 @@ def test_all_of_object_sides_match_jsonschema(sides, nest, instance):
     for flexible in (False, True):
         g = compile_json_schema(json.dumps(schema), flexible)
         text = emit(instance, schema, flexible)
-        assert g.matches(text.encode()) == valid(schema, instance), (schema, text)
+        assert g.matches(text.encode()) == jsonschema_valid(schema, instance), (schema, text)
 
 
 def test_a_definition_reached_by_name_and_by_pattern_is_shared_and_exact():
@@ -294,7 +282,7 @@ def test_a_definition_reached_by_name_and_by_pattern_is_shared_and_exact():
         "additionalProperties": False,
     }
     good_mid = {"leafRef": {"f1": "a"}, "n": 1, "leaf_ref": {"f7": None}, "flag": True}
-    check(
+    check_emitted(
         schema,
         [{}, {"midRef": good_mid, "mid_ref": {"leaf_ref": {}}, "x-a": "s"}],
         [

@@ -42,3 +42,27 @@ def check(schema, good, bad, flexible=False):
         data = x if isinstance(x, bytes) else compact(x)
         assert not g.matches(data), f"invalid accepted: {data!r}"
     return g
+
+
+def jsonschema_valid(schema, instance) -> bool:
+    """jsonschema's verdict (draft 2020-12, with its format checker)."""
+    import jsonschema
+
+    v = jsonschema.Draft202012Validator
+    return v(schema, format_checker=v.FORMAT_CHECKER).is_valid(instance)
+
+
+def check_emitted(schema, good, bad) -> None:
+    """Instances emitted in schema key order (``conformance.emit``), both whitespace modes;
+    ``good`` and ``bad`` are also checked against jsonschema so a wrong expectation fails
+    loudly."""
+    from radtrio.fsm.conformance import emit
+
+    for flexible in (False, True):
+        g = compile_json_schema(json.dumps(schema), flexible)
+        for x in good:
+            assert jsonschema_valid(schema, x), x
+            assert g.matches(emit(x, schema, flexible).encode()), f"valid rejected: {x!r}"
+        for x in bad:
+            assert not jsonschema_valid(schema, x), x
+            assert not g.matches(emit(x, schema, flexible).encode()), f"invalid accepted: {x!r}"
