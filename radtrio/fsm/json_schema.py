@@ -315,6 +315,9 @@ class SchemaCompiler:
         # drafts 3 and 4 call 2.0 a number, not an integer: a constant 2 is written "2" only
         self.plain_integers = id_keyword(root) == "id"
         self.order_branches = True  # anyOf/oneOf branches list keys in the order of all of them
+        # a schema without constraints ({}) calls the any-value rule instead of compiling its
+        # first level inline; off after an ambiguous grammar (see _compile)
+        self.any_calls = False
         self.not_depth = 0
         self.b = GrammarBuilder()
         self.ws = N_rep(N_set([(9, 10), (13, 13), (32, 32)]), 0, WS_MAX) if flexible else EMPTY
@@ -453,6 +456,8 @@ class SchemaCompiler:
             return NOTHING
         if not isinstance(schema, dict):
             raise SchemaError("(schema)", ptr, f"must be an object or a boolean, got {schema!r}")
+        if self.any_calls and all(_is_annotation(k) or k == "_order" for k in schema):
+            return self.any_ast()
         for k in ("unevaluatedProperties", "unevaluatedItems"):
             if k in schema and any(
                 a in schema
@@ -1973,10 +1978,19 @@ def _compile(schema: Any, flexible: bool, lenient: bool) -> Grammar:
     # on an ambiguous grammar: flatten counters, then let anyOf branches keep their own key
     # order (merged with the order of all branches, a branch can call a rule where another
     # reads bytes; its own order only rejects instances that list keys the other way round)
-    attempts = ((True, True), (False, True), (True, False), (False, False))
-    for n, (counters, ordered) in enumerate(attempts):
+    # first of all, constraint-free subschemas ({}) call the any-value rule: where a sibling
+    # alternative reads the same first bytes that call is ambiguous, and they compile inline
+    attempts = (
+        (True, True, True),
+        (True, True, False),
+        (False, True, False),
+        (True, False, False),
+        (False, False, False),
+    )
+    for n, (counters, ordered, any_calls) in enumerate(attempts):
         comp = SchemaCompiler(schema, flexible, lenient, use_counters=counters)
         comp.order_branches = ordered
+        comp.any_calls = any_calls
         try:
             return comp.compile()
         except GrammarConflict as e:
