@@ -12,6 +12,7 @@ The result is not minimized (callers embed it in a larger automaton that is).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from radtrio.fsm.automaton import DFA
 
@@ -21,35 +22,68 @@ def without_literals(dfa: DFA, literals: list[bytes]) -> DFA:
     root, the empty prefix), states m.. are ``dfa``'s own states shifted by m."""
     if any(dfa.calls):
         raise ValueError("without_literals needs a call-free DFA")
-    trans = np.asarray(dfa.trans, dtype=np.int32)
-    accept = np.asarray(dfa.accept, dtype=np.bool_)
-    # trie over the literals' bytes, keeping only prefixes the DFA can read
-    node_state = [0]  # DFA state reached by each trie node's prefix
-    children: list[dict[int, int]] = [{}]
-    ends = [False]
-    for lit in literals:
-        node = 0
-        for b in lit:
-            nxt = children[node].get(b)
-            if nxt is None:
-                s = int(trans[node_state[node], b])
-                if s < 0:
-                    break  # the DFA never reads this literal: nothing to remove
-                nxt = len(node_state)
-                node_state.append(s)
-                children.append({})
-                ends.append(False)
-                children[node][b] = nxt
-            node = nxt
-        else:
-            ends[node] = True
-    m = len(node_state)
-    shifted = np.where(trans >= 0, trans + m, -1).astype(np.int32)
-    out = np.empty((m + trans.shape[0], 256), dtype=np.int32)
-    out[:m] = shifted[node_state]
-    out[m:] = shifted
-    for node, kids in enumerate(children):
-        for b, child in kids.items():
-            out[node, b] = child
-    acc = np.concatenate([accept[node_state] & ~np.array(ends, dtype=np.bool_), accept])
+    data = np.frombuffer(b"".join(literals), dtype=np.uint8)
+    offsets = np.zeros(len(literals) + 1, dtype=np.int64)
+    if literals:
+        np.cumsum([len(lit) for lit in literals], out=offsets[1:])
+    out, acc = _trie_table(
+        np.ascontiguousarray(dfa.trans, dtype=np.int32),
+        np.asarray(dfa.accept, dtype=np.bool_),
+        data,
+        offsets,
+    )
     return DFA(out, acc, [{} for _ in range(out.shape[0])])
+
+
+@njit(cache=True, nogil=True)
+def _trie_table(trans, accept, data, offsets):
+    """(table, accept) of :func:`without_literals`: the literals ``data[offsets[i]:
+    offsets[i + 1]]`` as a trie (children as sibling lists), keeping only prefixes the DFA
+    can read; a trie node's row is the row of the DFA state its prefix reaches, with the
+    trie's own bytes pointing at the child nodes."""
+    cap = data.shape[0] + 1
+    node_state = np.empty(cap, dtype=np.int32)  # DFA state each trie node's prefix reaches
+    first_child = np.full(cap, -1, dtype=np.int32)
+    next_sibling = np.full(cap, -1, dtype=np.int32)
+    label = np.zeros(cap, dtype=np.int32)  # the byte into each node
+    ends = np.zeros(cap, dtype=np.bool_)
+    node_state[0] = 0
+    m = 1
+    for i in range(offsets.shape[0] - 1):
+        node = 0
+        whole = True
+        for k in range(offsets[i], offsets[i + 1]):
+            b = data[k]
+            c = first_child[node]
+            while c >= 0 and label[c] != b:
+                c = next_sibling[c]
+            if c < 0:
+                s = trans[node_state[node], b]
+                if s < 0:
+                    whole = False  # the DFA never reads this literal: nothing to remove
+                    break
+                c = m
+                m += 1
+                node_state[c] = s
+                label[c] = b
+                next_sibling[c] = first_child[node]
+                first_child[node] = c
+            node = c
+        if whole:
+            ends[node] = True
+    n = trans.shape[0]
+    out = np.empty((m + n, 256), dtype=np.int32)
+    acc = np.empty(m + n, dtype=np.bool_)
+    for s in range(n):
+        for b in range(256):
+            t = trans[s, b]
+            out[m + s, b] = t + m if t >= 0 else -1
+        acc[m + s] = accept[s]
+    for node in range(m):
+        out[node] = out[m + node_state[node]]
+        acc[node] = accept[node_state[node]] and not ends[node]
+        c = first_child[node]
+        while c >= 0:
+            out[node, label[c]] = c
+            c = next_sibling[c]
+    return out, acc
