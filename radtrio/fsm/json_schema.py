@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -122,6 +123,15 @@ ANNOTATIONS = {
 def _is_annotation(keyword: str) -> bool:
     """Keywords that never constrain an instance: annotations and ``x-`` vendor extensions."""
     return keyword in ANNOTATIONS or keyword.startswith("x-")
+
+
+_FREE_KEYS = ANNOTATIONS | {"_order"}  # _order only orders named properties
+
+
+def _unconstrained(schema: dict) -> bool:
+    """Whether a schema object holds no keyword that constrains an instance."""
+    rest = schema.keys() - _FREE_KEYS
+    return not rest or all(k.startswith("x-") for k in rest)
 
 
 SUPPORTED = {
@@ -260,7 +270,12 @@ def json_escape_ast(node) -> Any:
 ANY_CHAR = json_chars([(0, 0x10FFFF)])
 
 
+_PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f\x7f-\uffff]*')
+
+
 def _dumps(v: Any) -> str:
+    if isinstance(v, str) and _PLAIN_STRING.fullmatch(v):  # what json.dumps writes, quicker
+        return '"' + v + '"'
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -302,9 +317,36 @@ class ScalarLanguage:
         self.owner: dict | None = None  # the schema made with it (whose values it keeps to)
 
 
+_NON_POINTER_REF = re.compile(r'"\$ref"\s*:\s*"(?!#/|#")')
+
+
+def plain_references(text: str) -> bool:
+    """Whether the JSON text of a schema surely has no id, ``$anchor`` or ``$ref`` other
+    than a ``#/`` pointer (or ``#``), judged from the text alone (an escaped key could spell
+    them, so any backslash-u escape says no): then neither base URIs nor anchors need a walk
+    over the document."""
+    return (
+        'id"' not in text
+        and "$anchor" not in text
+        and "\\u" not in text
+        and not _NON_POINTER_REF.search(text)
+    )
+
+
 class SchemaCompiler:
-    def __init__(self, root: Any, flexible: bool, lenient: bool, use_counters: bool = True) -> None:
-        if needs_base_uris(root):  # $id/id below the root, $anchor: refs become "#/..." pointers
+    def __init__(
+        self,
+        root: Any,
+        flexible: bool,
+        lenient: bool,
+        use_counters: bool = True,
+        plain_refs: bool = False,
+    ) -> None:
+        """``plain_refs``: the caller knows the document has no ids, anchors or references
+        other than ``#/`` pointers (see :func:`plain_references`), so it is not walked for
+        them."""
+        if not plain_refs and needs_base_uris(root):
+            # $id/id below the root, $anchor: refs become "#/..." pointers
             root = absolute_refs(root)
         self.root = root
         self.flexible = flexible
@@ -334,7 +376,8 @@ class SchemaCompiler:
         self.keep_alive: list[Any] = []  # schemas made here (memo keys are their ids)
         self.ids: dict[str, str] = {}
         self.dup_anchors: set[str] = set()
-        self._index_ids(root, "#")
+        if not plain_refs:
+            self._index_ids(root, "#")
         self.nested_ids = any(p != "#" for k, p in self.ids.items() if not k.startswith("#"))
         self._cyclic: set[str] | None = None
         # merges of a recursive $ref with another schema, named like $ref targets:
@@ -456,7 +499,7 @@ class SchemaCompiler:
             return NOTHING
         if not isinstance(schema, dict):
             raise SchemaError("(schema)", ptr, f"must be an object or a boolean, got {schema!r}")
-        if self.any_calls and all(_is_annotation(k) or k == "_order" for k in schema):
+        if self.any_calls and _unconstrained(schema):
             return self.any_ast()
         for k in ("unevaluatedProperties", "unevaluatedItems"):
             if k in schema and any(
@@ -1484,7 +1527,10 @@ class SchemaCompiler:
                 if id(dfa) not in index:
                     index[id(dfa)] = len(dfas)
                     dfas.append(dfa)
-        regions = key_regions(key_any, dfas, MAX_KEY_REGIONS)
+        if not dfas and key_filter is None:  # any string but finitely many: never empty
+            regions: list | None = [(key_any, frozenset())]
+        else:
+            regions = key_regions(key_any, dfas, MAX_KEY_REGIONS)
         if regions is None:
             self.unsupported(
                 "patternProperties", ptr, f"splits keys into more than {MAX_KEY_REGIONS} regions"
@@ -1969,12 +2015,13 @@ def compile_json_schema(
     text: str, flexible: bool = False, lenient: bool = False, time_limit_s: float | None = 10.0
 ) -> Grammar:
     schema = _load(text) if isinstance(text, str) else text
+    plain = isinstance(text, str) and plain_references(text)
     compile_kernels()  # JIT time is not the schema's
     with time_limit(time_limit_s):
-        return _compile(schema, flexible, lenient)
+        return _compile(schema, flexible, lenient, plain)
 
 
-def _compile(schema: Any, flexible: bool, lenient: bool) -> Grammar:
+def _compile(schema: Any, flexible: bool, lenient: bool, plain_refs: bool = False) -> Grammar:
     # on an ambiguous grammar: flatten counters, then let anyOf branches keep their own key
     # order (merged with the order of all branches, a branch can call a rule where another
     # reads bytes; its own order only rejects instances that list keys the other way round)
@@ -1988,7 +2035,7 @@ def _compile(schema: Any, flexible: bool, lenient: bool) -> Grammar:
         (False, False, False),
     )
     for n, (counters, ordered, any_calls) in enumerate(attempts):
-        comp = SchemaCompiler(schema, flexible, lenient, use_counters=counters)
+        comp = SchemaCompiler(schema, flexible, lenient, counters, plain_refs)
         comp.order_branches = ordered
         comp.any_calls = any_calls
         try:
