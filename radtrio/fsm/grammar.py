@@ -16,7 +16,7 @@ walker makes greedily (byte edge, call, return) is the only one possible, and ra
 
 from __future__ import annotations
 
-from itertools import compress
+from itertools import chain, compress
 
 import numpy as np
 
@@ -225,10 +225,13 @@ class GrammarBuilder:
         accept: list[np.ndarray] = []
         part_lo = [0]
         # per rule: kind, start, end of its DFA (a repeat: of its open part), item, empty,
-        # between, end of between, has_sep, min, max
+        # between, end of between, has_sep, min, max, number of states with calls
         meta: list[tuple[int, ...]] = []
         labels: list[tuple[int, int, np.ndarray | None]] = []  # None: all BR_CLOSE
-        srcs: list[int] = []
+        # calls in local state numbers: the states with calls and how many each, then each
+        # call's callee and return state (the kernel adds each rule's start)
+        call_states: list[int] = []
+        call_counts: list[int] = []
         callees: list[int] = []
         rets: list[int] = []
         total = 0
@@ -241,12 +244,14 @@ class GrammarBuilder:
                 accept.append(d.accept)
                 part_lo.append(total)
                 cds = d.calls
-                for s in compress(range(len(cds)), cds):
-                    for callee, ret in cds[s].items():
-                        srcs.append(o + s)
-                        callees.append(callee)
-                        rets.append(o + ret)
-                meta.append((mk.KIND_DFA, o, total, -1, -1, -1, -1, 0, 0, 0))
+                nz = list(compress(range(len(cds)), cds))
+                if nz:
+                    ds = [cds[s] for s in nz]
+                    call_states += nz
+                    call_counts += map(len, ds)
+                    callees += chain.from_iterable(ds)
+                    rets += chain.from_iterable(map(dict.values, ds))
+                meta.append((mk.KIND_DFA, o, total, -1, -1, -1, -1, 0, 0, 0, len(nz)))
                 continue
             lo = {}
             for name in ("open", "empty", "between"):
@@ -276,20 +281,30 @@ class GrammarBuilder:
                     1 if r["has_sep"] else 0,
                     r["min"],
                     r["max"],
+                    0,
                 )
             )
         # rows of rule fields and of calls: one conversion each (contiguous int32 rows)
-        cols = np.array(list(zip(*meta, strict=True)) or [()] * 10, dtype=np.int32)
-        calls = np.array([srcs, callees, rets], dtype=np.int32)
-        if len(trans) == 1:  # the kernel copies it into T as it shifts
-            src = trans[0]
-            T = np.empty((total, 256), dtype=np.int32)
-            acc = accept[0].astype(np.bool_)
-        elif trans:
-            src = T = np.concatenate(trans, dtype=np.int32, casting="unsafe")
-            acc = np.concatenate(accept, dtype=np.bool_, casting="unsafe")
+        if meta:
+            cols = np.array(meta, dtype=np.int32).T.copy()
         else:
-            src = T = np.empty((0, 256), dtype=np.int32)
+            cols = np.empty((11, 0), dtype=np.int32)
+        if callees:
+            states = np.array([call_states, call_counts], dtype=np.int32)
+            calls = np.array([callees, rets], dtype=np.int32)
+        else:
+            states = calls = np.empty((2, 0), dtype=np.int32)
+        # the kernel copies the first part's table and the rest's (stacked) into T as it shifts
+        T = np.empty((total, 256), dtype=np.int32)
+        if len(trans) > 1:
+            head = trans[0]
+            tail = trans[1] if len(trans) == 2 else np.concatenate(trans[1:])
+            acc = np.concatenate(accept, dtype=np.bool_, casting="unsafe")
+        elif trans:
+            head = tail = trans[0]
+            acc = accept[0].astype(np.bool_)
+        else:
+            head = tail = T
             acc = np.empty(0, dtype=np.bool_)
         branch = np.zeros(total, dtype=np.int8)
         for lo_, hi, br in labels:
@@ -299,11 +314,13 @@ class GrammarBuilder:
         call_ptr = np.zeros(total + 1, dtype=np.int32)
         first = np.empty((nr, 256), dtype=np.bool_)
         code = gk.finish_tables(
-            src,
+            head,
+            tail,
             T,
             np.array(part_lo, dtype=np.int32),
             acc,
             branch,
+            states,
             calls,
             kind,
             cols,
@@ -319,8 +336,8 @@ class GrammarBuilder:
             acc,
             branch,
             call_ptr,
+            calls[0],
             calls[1],
-            calls[2],
             kind,
             cols[1],
             first,

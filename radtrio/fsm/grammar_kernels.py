@@ -27,13 +27,14 @@ ERR_REP_END = 8
 
 
 @njit(cache=True, nogil=True)
-def _shift(src, T, part_lo):
-    """``T`` = ``src`` (the parts' tables stacked, or ``T`` itself) with the local state numbers
-    of part ``p`` (rows ``part_lo[p]:part_lo[p+1]``) plus its base; negative entries -1."""
+def _shift(head, tail, T, part_lo):
+    """Part ``p``'s rows ``part_lo[p]:part_lo[p+1]`` of ``T``: its table (the first part's is
+    ``head``, the others lie stacked in ``tail``) with its base added to the local state
+    numbers, and -1 for every negative entry."""
     for p in range(part_lo.shape[0] - 1):
         base = np.int32(part_lo[p])
         for s in range(part_lo[p], part_lo[p + 1]):
-            a = src[s]
+            a = head[s] if p == 0 else tail[s - part_lo[1]]
             row = T[s]
             for b in range(256):
                 t = a[b]
@@ -58,9 +59,10 @@ def _meets(T, s, crow, call_first, other):
 
 
 @njit(cache=True, nogil=True)
-def finish_tables(src, T, part_lo, acc, branch, calls, kind, cols, call_ptr, first):
-    """Fill ``T`` from ``src`` (see :func:`_shift`), ``call_ptr`` (zeros, one past the
-    states) and ``first`` (rules x 256); return :data:`OK` or the first check that fails:
+def finish_tables(head, tail, T, part_lo, acc, branch, states, calls, kind, cols, call_ptr, first):
+    """Fill ``T`` from ``head`` and ``tail`` (see :func:`_shift`), ``call_ptr`` (zeros, one
+    past the states) and ``first`` (rules x 256), make the return states in ``calls``
+    global; return :data:`OK` or the first check that fails:
 
     1. every called rule and repeat item matches something and not the empty string
        (:data:`ERR_CALLED_EMPTY`);
@@ -74,14 +76,15 @@ def finish_tables(src, T, part_lo, acc, branch, calls, kind, cols, call_ptr, fir
        continues with no byte of the item if it ends a separator (:data:`ERR_REP_SEP_ITEM`)
        nor of the repeat's FOLLOW set if it ends the close (:data:`ERR_REP_END`).
 
-    ``calls`` rows: source state (ascending), callee, return state. ``cols`` rows, a column
-    per rule: kind, start state, end of its states (a DFA rule's; a repeat's open part's),
-    repeat item, empty part start (-1: none), between part start, between part end, has
-    separator, min, max (the last seven unused for DFA rules). :data:`ERR_NO_RULE` comes
+    ``states`` rows: each state with calls (ascending within its rule, rules in order) and its
+    number of calls; ``calls`` rows: callee, return state of each call in that order; both in
+    the rule's local state numbers. ``cols`` rows, a column per rule: kind, start state, end
+    of its states (a DFA rule's; a repeat's open part's), repeat item, empty part start (-1:
+    none), between part start, between part end, has separator, min, max (these seven unused
+    for DFA rules), number of states with calls. :data:`ERR_NO_RULE` comes
     before all checks where a callee or item is not a rule."""
-    call_src = calls[0]
-    call_rule = calls[1]
-    call_ret = calls[2]
+    call_rule = calls[0]
+    call_ret = calls[1]
     start = cols[1]
     rule_hi = cols[2]
     rep_item = cols[3]
@@ -91,16 +94,25 @@ def finish_tables(src, T, part_lo, acc, branch, calls, kind, cols, call_ptr, fir
     rep_sep = cols[7]
     total = T.shape[0]
     nr = kind.shape[0]
-    nc = call_src.shape[0]
+    nc = call_rule.shape[0]
     for k in range(nc):
         if call_rule[k] < 0 or call_rule[k] >= nr:
             return ERR_NO_RULE
     for i in range(nr):
         if kind[i] == KIND_REPEAT and (rep_item[i] < 0 or rep_item[i] >= nr):
             return ERR_NO_RULE
-    _shift(src, T, part_lo)
-    for k in range(nc):
-        call_ptr[call_src[k] + 1] += 1
+    _shift(head, tail, T, part_lo)
+    j = 0
+    k = 0
+    for i in range(nr):
+        o = start[i]
+        for _ in range(cols[10, i]):
+            n = states[1, j]
+            call_ptr[states[0, j] + o + 1] = n
+            j += 1
+            for _ in range(n):
+                call_ret[k] += o
+                k += 1
     for s in range(total):
         call_ptr[s + 1] += call_ptr[s]
     # FIRST sets: the bytes of each rule's start state and the FIRST sets of the rules called
