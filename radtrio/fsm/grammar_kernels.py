@@ -2,9 +2,10 @@
 transition table, builds the call index, computes FIRST and FOLLOW sets and runs every
 determinism check in one dispatch.
 
-The table ``T[state, byte]`` arrives with each rule part's DFA copied in place (local state
-numbers); :func:`finish_tables` shifts them to global numbers. Calls arrive as parallel arrays
-``(src, callee, ret)`` in global states, sorted by ``src``. A byte set is a row of 256 bools.
+The parts' tables (local state numbers) arrive as the first one and the others stacked;
+:func:`finish_tables` copies them into ``T[state, byte]`` shifted to global numbers, in one
+pass. Calls arrive in local state numbers, rules in order. Outputs are allocated by the caller
+(boxing arrays a kernel returns costs more). A byte set is a row of 256 bools.
 """
 
 from __future__ import annotations
