@@ -1,4 +1,4 @@
-"""GrammarBuilder.finish (vectorized, calls kept only where they are) against a frozen copy
+"""GrammarBuilder.finish (one numba kernel, grammar_kernels.finish_tables) against a frozen copy
 of the per-state version it replaced: the same arrays, the same GrammarConflict message."""
 
 from __future__ import annotations
