@@ -1,4 +1,4 @@
-"""GrammarBuilder.finish (vectorized, calls kept only where they are) against a frozen copy
+"""GrammarBuilder.finish (one numba kernel, grammar_kernels.finish_tables) against a frozen copy
 of the per-state version it replaced: the same arrays, the same GrammarConflict message."""
 
 from __future__ import annotations
@@ -390,3 +390,58 @@ def test_dfa_calls_at_accepting_states() -> None:
         b.add_dfa(N_cat(b_, N_rep(("call", 2), 0, None)))
         b.add_dfa(a)
         _same(b.rules, 0)
+
+
+def _plain_ast(draw, depth: int):
+    """A small call-free AST over a few letters (for the parts of a repeat)."""
+    pick = draw(st.integers(0, 3 if depth else 0))
+    if pick == 0:
+        return draw(st.sampled_from(LETTERS))
+    kids = [_plain_ast(draw, depth - 1) for _ in range(draw(st.integers(1, 2)))]
+    if pick == 1:
+        return N_cat(*kids)
+    if pick == 2:
+        return N_alt(*kids)
+    return N_rep(kids[0], draw(st.integers(0, 1)), draw(st.sampled_from([None, 1])))
+
+
+@st.composite
+def repeat_grammars(draw):
+    """Repeats with random open, separator, close and empty parts over calling DFA rules:
+    every repeat check of finish gets to fail first somewhere."""
+    n = draw(st.integers(2, 4))
+    b = GrammarBuilder()
+    for _ in range(n):
+        b.reserve()
+    for rid in range(n):
+        if rid and draw(st.booleans()):
+            rep = GrammarBuilder()
+            rep.rules = [None] * rid
+            lo = draw(st.integers(0, 2))
+            try:
+                rep.add_repeat(
+                    _plain_ast(draw, 2),
+                    draw(st.integers(0, n - 1)),
+                    draw(st.sampled_from([None, _plain_ast(draw, 1)])),
+                    _plain_ast(draw, 2),
+                    _plain_ast(draw, 1),
+                    lo,
+                    draw(st.sampled_from([lo + 1, None])),
+                )
+            except GrammarConflict:  # separator and close overlap: refused before finish
+                b.set_dfa(rid, _ast(draw, n, 2))
+                continue
+            b.rules[rid] = rep.rules[rid]
+        else:
+            b.set_dfa(rid, _ast(draw, n, 2))
+    return b.rules, draw(st.integers(0, n - 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(repeat_grammars())
+def test_finish_matches_reference_on_random_repeats(g) -> None:
+    _same(*g)
+
+
+def test_finish_without_rules() -> None:
+    assert _same([], 0)[0][1] == (0, 256)

@@ -16,16 +16,30 @@ walker makes greedily (byte edge, call, return) is the only one possible, and ra
 
 from __future__ import annotations
 
-from itertools import compress
+from itertools import chain, compress
 
 import numpy as np
 
+from radtrio.fsm import grammar_kernels as gk
 from radtrio.fsm import machine_kernels as mk
 from radtrio.fsm.automaton import DFA, compile_ast
 from radtrio.types import RequestError
 
 UNBOUNDED = 1 << 30
 MAX_STACK = 64
+
+# GrammarConflict message of each failing check of grammar_kernels.finish_tables
+_CONFLICTS = {
+    gk.ERR_CALLED_EMPTY: "internal: a called rule matches nothing or the empty string",
+    gk.ERR_CALL_CHOICE: "ambiguous choice: two alternatives start with the same byte where one "
+    "is a recursive or counted rule",
+    gk.ERR_CALLED_END: "ambiguous end of a called rule",
+    gk.ERR_REP_ITEM_EMPTY: "repeat: item and empty close overlap",
+    gk.ERR_REP_OPEN_ITEM: "repeat: open and item overlap",
+    gk.ERR_REP_ITEM_CLOSE: "repeat: item and close overlap",
+    gk.ERR_REP_SEP_ITEM: "repeat: separator and item overlap",
+    gk.ERR_REP_END: "ambiguous end of a repeat",
+}
 
 
 class GrammarConflict(RequestError):
@@ -69,20 +83,18 @@ def _union_labelled(sep: DFA, close: DFA) -> tuple[DFA, np.ndarray]:
     return DFA(np.stack(rows), np.array(acc), [{} for _ in rows]), np.array(br, dtype=np.int8)
 
 
-def _place(dst: np.ndarray, trans: np.ndarray, base: int) -> None:
-    """``dst[:] = np.where(trans >= 0, trans + base, -1)``, in two passes for int32 tables:
-    ``t >> 31`` is -1 where ``t`` is negative and 0 elsewhere."""
-    if trans.dtype != np.int32 or trans.shape != dst.shape:
-        dst[...] = np.where(trans >= 0, trans + base, -1)
-        return
-    np.add(trans, base, out=dst)
-    dst |= trans >> 31
-
-
 class Grammar:
     """Flat arrays of the machine plus the root rule; immutable once built."""
 
-    def __init__(self, arrays: tuple, root: int, pure_dfa: bool, n_rules: int) -> None:
+    def __init__(
+        self,
+        arrays: tuple,
+        root: int,
+        pure_dfa: bool,
+        n_rules: int,
+        has_repeat: bool | None = None,
+    ) -> None:
+        """``has_repeat``: whether some rule is a repeat (None: look at the kinds)."""
         self.arrays = arrays
         self.root = root
         self.pure_dfa = pure_dfa
@@ -105,7 +117,9 @@ class Grammar:
             self.rep_min,
             self.rep_max,
         ) = arrays
-        self.has_repeat = bool((self.kind == mk.KIND_REPEAT).any())
+        if has_repeat is None:
+            has_repeat = bool((self.kind == mk.KIND_REPEAT).any())
+        self.has_repeat = has_repeat
         # configuration (frames bytes) -> the bytes forced from it; shared by every guide of
         # this grammar (jump-forward asks after each sampled token of each request)
         self.forced_cache: dict[bytes, bytes] = {}
@@ -199,238 +213,140 @@ class GrammarBuilder:
         return rid
 
     def finish(self, root: int) -> Grammar:
-        if any(r is None for r in self.rules):
+        """Lay out every rule in one global table (rules in order, a repeat as its open, empty
+        and between DFAs) and prove the machine deterministic: raises :class:`GrammarConflict`
+        with the message of the first check that fails (the checks and their order:
+        :func:`radtrio.fsm.grammar_kernels.finish_tables`)."""
+        rules = self.rules
+        if None in rules:
             raise ValueError("a reserved rule was never defined")
-        # lay out every DFA in one global table
-        parts: list[tuple[DFA, np.ndarray | None]] = []
-        offsets: list[dict[str, int]] = []
+        nr = len(rules)
+        trans: list[np.ndarray] = []
+        accept: list[np.ndarray] = []
+        part_lo = [0]
+        # per rule: kind, start, end of its DFA (a repeat: of its open part), item, empty,
+        # between, end of between, has_sep, min, max, number of states with calls
+        meta: list[tuple[int, ...]] = []
+        labels: list[tuple[int, int, np.ndarray | None]] = []  # None: all BR_CLOSE
+        # calls in local state numbers: the states with calls and how many each, then each
+        # call's callee and return state (the kernel adds each rule's start)
+        call_states: list[int] = []
+        call_counts: list[int] = []
+        callees: list[int] = []
+        rets: list[int] = []
         total = 0
-        for r in self.rules:
-            off = {}
-            names = ["dfa"] if r["kind"] == mk.KIND_DFA else ["open", "empty", "between"]
-            for name in names:
+        for r in rules:
+            if r["kind"] == mk.KIND_DFA:
+                d = r["dfa"]
+                o = total
+                total += d.n
+                trans.append(d.trans)
+                accept.append(d.accept)
+                part_lo.append(total)
+                cds = d.calls
+                nz = list(compress(range(len(cds)), cds))
+                if nz:
+                    ds = [cds[s] for s in nz]
+                    call_states += nz
+                    call_counts += map(len, ds)
+                    callees += chain.from_iterable(ds)
+                    rets += chain.from_iterable(map(dict.values, ds))
+                meta.append((mk.KIND_DFA, o, total, -1, -1, -1, -1, 0, 0, 0, len(nz)))
+                continue
+            lo = {}
+            for name in ("open", "empty", "between"):
                 d = r[name]
                 if d is None:
                     continue
-                off[name] = total
-                if name == "between":
-                    labels = r["branch"]
-                elif name == "empty":  # closing right after open: the frame is complete
-                    labels = np.full(d.n, mk.BR_CLOSE, dtype=np.int8)
-                else:
-                    labels = None
-                parts.append((d, labels))
+                lo[name] = total
                 total += d.n
-            offsets.append(off)
+                trans.append(d.trans)
+                accept.append(d.accept)
+                part_lo.append(total)
+                if name == "between":
+                    labels.append((lo[name], total, r["branch"]))
+                elif name == "empty":  # closing right after open: the frame is complete
+                    labels.append((lo[name], total, None))
+            op = lo["open"]
+            bw = lo["between"]
+            meta.append(
+                (
+                    mk.KIND_REPEAT,
+                    op,
+                    op + r["open"].n,
+                    r["item"],
+                    lo.get("empty", -1),
+                    bw,
+                    bw + r["between"].n,
+                    1 if r["has_sep"] else 0,
+                    r["min"],
+                    r["max"],
+                    0,
+                )
+            )
+        # rows of rule fields and of calls: one conversion each (contiguous int32 rows)
+        if meta:
+            cols = np.array(meta, dtype=np.int32).T.copy()
+        else:
+            cols = np.empty((11, 0), dtype=np.int32)
+        if callees:
+            states = np.array([call_states, call_counts], dtype=np.int32)
+            calls = np.array([callees, rets], dtype=np.int32)
+        else:
+            states = calls = np.empty((2, 0), dtype=np.int32)
+        # the kernel copies the first part's table and the rest's (stacked) into T as it shifts
         T = np.empty((total, 256), dtype=np.int32)
-        acc = np.empty(total, dtype=np.bool_)
+        if len(trans) > 1:
+            head = trans[0]
+            tail = trans[1] if len(trans) == 2 else np.concatenate(trans[1:])
+            acc = np.concatenate(accept, dtype=np.bool_, casting="unsafe")
+        elif trans:
+            head = tail = trans[0]
+            acc = accept[0].astype(np.bool_)
+        else:
+            head = tail = T
+            acc = np.empty(0, dtype=np.bool_)
         branch = np.zeros(total, dtype=np.int8)
-        base = 0
-        for d, br in parts:
-            n = d.n
-            _place(T[base : base + n], d.trans, base)
-            acc[base : base + n] = d.accept
-            if br is not None:
-                branch[base : base + n] = br
-            base += n
-        nr = len(self.rules)
-        kind = np.array([r["kind"] for r in self.rules], dtype=np.int8)
-        start = np.zeros(nr, dtype=np.int32)
-        rep_item = np.full(nr, -1, dtype=np.int32)
-        rep_empty = np.full(nr, -1, dtype=np.int32)
-        rep_between = np.full(nr, -1, dtype=np.int32)
-        rep_sep = np.zeros(nr, dtype=np.int8)
-        rep_min = np.zeros(nr, dtype=np.int32)
-        rep_max = np.zeros(nr, dtype=np.int32)
-        # calls as (global state, callee, global return state), sorted by state: rules lie in
-        # the table in their order, and only DFA rules call
-        calls: dict[int, list[tuple[int, int]]] = {}
-        for i, r in enumerate(self.rules):
-            off = offsets[i]
-            if r["kind"] == mk.KIND_DFA:
-                o = start[i] = off["dfa"]
-                cds = r["dfa"].calls
-                for s in compress(range(len(cds)), cds):
-                    calls[o + s] = [(callee, o + ret) for callee, ret in cds[s].items()]
-            else:
-                start[i] = off["open"]
-                rep_item[i] = r["item"]
-                rep_empty[i] = off.get("empty", -1)
-                rep_between[i] = off["between"]
-                rep_sep[i] = 1 if r["has_sep"] else 0
-                rep_min[i] = r["min"]
-                rep_max[i] = r["max"]
+        for lo_, hi, br in labels:
+            branch[lo_:hi] = mk.BR_CLOSE if br is None else br
+        kind = cols[0].astype(np.int8)
+        rep_sep = cols[7].astype(np.int8)
         call_ptr = np.zeros(total + 1, dtype=np.int32)
-        if calls:
-            counts = np.zeros(total, dtype=np.int64)
-            counts[list(calls)] = [len(cl) for cl in calls.values()]
-            call_ptr[1:] = np.cumsum(counts)
-        call_rule = np.array([c for cl in calls.values() for c, _ in cl], dtype=np.int32)
-        call_ret = np.array([t for cl in calls.values() for _, t in cl], dtype=np.int32)
-        first = self._first_sets(T, kind, start, calls)
+        first = np.empty((nr, 256), dtype=np.bool_)
+        code = gk.finish_tables(
+            head,
+            tail,
+            T,
+            np.array(part_lo, dtype=np.int32),
+            acc,
+            branch,
+            states,
+            calls,
+            kind,
+            cols,
+            call_ptr,
+            first,
+        )
+        if code == gk.ERR_NO_RULE:
+            raise ValueError("a call or repeat item names no rule")
+        if code != gk.OK:
+            raise GrammarConflict(_CONFLICTS[code])
         arrays = (
             T,
             acc,
             branch,
             call_ptr,
-            call_rule,
-            call_ret,
+            calls[0],
+            calls[1],
             kind,
-            start,
+            cols[1],
             first,
-            rep_item,
-            rep_empty,
-            rep_between,
+            cols[3],
+            cols[4],
+            cols[5],
             rep_sep,
-            rep_min,
-            rep_max,
+            cols[8],
+            cols[9],
         )
-        self._check(arrays, calls, offsets)
-        pure = nr == 1 and kind[0] == mk.KIND_DFA and len(call_rule) == 0
-        return Grammar(arrays, root, pure, nr)
-
-    def _first_sets(self, T, kind, start, calls: dict[int, list[tuple[int, int]]]) -> np.ndarray:
-        """FIRST set of each rule: the bytes of its start state and the FIRST sets of the rules
-        called there (the least fixed point)."""
-        nr = len(self.rules)
-        first = T[start] >= 0
-        callers = [
-            (i, [callee for callee, _ in calls[int(start[i])]])
-            for i in range(nr)
-            if kind[i] == mk.KIND_DFA and int(start[i]) in calls
-        ]
-        changed = bool(callers)
-        while changed:
-            changed = False
-            for i, callees in callers:
-                new = first[i] | first[callees].any(axis=0)
-                if (new != first[i]).any():
-                    first[i] = new
-                    changed = True
-        called = {c for cl in calls.values() for c, _ in cl}
-        called |= {r["item"] for r in self.rules if r["kind"] == mk.KIND_REPEAT}
-        for i in called:
-            if not first[i].any() or (kind[i] == mk.KIND_DFA and self.rules[i]["dfa"].accept[0]):
-                raise GrammarConflict("internal: a called rule matches nothing or the empty string")
-        return first
-
-    def _check(self, arrays, calls: dict[int, list[tuple[int, int]]], offsets) -> None:
-        (
-            T,
-            acc,
-            branch,
-            call_ptr,
-            call_rule,
-            call_ret,
-            kind,
-            start,
-            first,
-            rep_item,
-            rep_empty,
-            rep_between,
-            rep_sep,
-            rep_min,
-            rep_max,
-        ) = arrays
-        nr = len(self.rules)
-        # 1. calls at one state: disjoint from each other and from the byte edges
-        srcs = np.fromiter(calls, dtype=np.int64, count=len(calls))
-        callee = np.array([c for cl in calls.values() for c, _ in cl], dtype=np.int64)
-        ret = np.array([t for cl in calls.values() for _, t in cl], dtype=np.int64)
-        # FIRST sets of the byte edges and the rules called at each state with calls
-        row_of = {s: k for k, s in enumerate(calls)}
-        if calls:
-            n_calls = np.array([len(cl) for cl in calls.values()], dtype=np.int64)
-            seg = np.cumsum(n_calls) - n_calls
-            edges = T[srcs] >= 0
-            one = n_calls == 1  # most states call one rule: a single overlap test for them all
-            call_first = edges | first[callee[seg]]
-            clash = (edges[one] & first[callee[seg[one]]]).any()
-            for k in np.flatnonzero(~one).tolist():
-                seen = edges[k].copy()
-                for c in callee[seg[k] : seg[k] + n_calls[k]].tolist():
-                    clash = clash or (seen & first[c]).any()
-                    seen |= first[c]
-                call_first[k] = seen
-            if clash:
-                raise GrammarConflict(
-                    "ambiguous choice: two alternatives start with the same byte where one is "
-                    "a recursive or counted rule"
-                )
-        else:
-            call_first = np.zeros((0, 256), dtype=np.bool_)
-
-        def out(states: np.ndarray) -> np.ndarray:
-            """Bytes that continue from each of ``states`` (edges and calls)."""
-            f = T[states] >= 0
-            for k, s in enumerate(states.tolist()):
-                if s in row_of:
-                    f[k] = call_first[row_of[s]]
-            return f
-
-        # 2. FOLLOW sets, then returns must be unambiguous
-        reps = [i for i in range(nr) if kind[i] == mk.KIND_REPEAT]
-        follow = np.zeros((nr, 256), dtype=np.bool_)
-        if calls or reps:
-            rule_of = np.zeros(T.shape[0], dtype=np.int32)
-            for i, off in enumerate(offsets):
-                r = self.rules[i]
-                if r["kind"] == mk.KIND_DFA:
-                    rule_of[off["dfa"] : off["dfa"] + r["dfa"].n] = i
-            # a callee is followed by what comes after its return state, and where that
-            # state accepts, by what follows the caller's rule
-            after = out(ret)
-            for c in np.unique(callee).tolist():
-                follow[c] = after[callee == c].any(axis=0)
-            via = sorted(
-                {
-                    (c, int(rule_of[t]))
-                    for c, t in zip(callee.tolist(), ret.tolist(), strict=True)
-                    if acc[t]
-                }
-            )
-            for i in reps:
-                it = rep_item[i]
-                f = T[rep_between[i]] >= 0
-                if not rep_sep[i]:
-                    f = f | first[it]
-                follow[it] |= f
-            changed = bool(via)
-            while changed:
-                changed = False
-                for c, v in via:
-                    new = follow[c] | follow[v]
-                    if (new != follow[c]).any():
-                        follow[c] = new
-                        changed = True
-        for i in range(nr):
-            r = self.rules[i]
-            off = offsets[i]
-            if r["kind"] == mk.KIND_DFA:
-                if follow[i].any():
-                    lo = off["dfa"]
-                    ends = lo + np.flatnonzero(acc[lo : lo + r["dfa"].n])
-                    if (out(ends) & follow[i]).any():
-                        raise GrammarConflict("ambiguous end of a called rule")
-                continue
-            item_first = first[rep_item[i]]
-            o = off["open"]
-            empty_first = T[rep_empty[i]] >= 0 if rep_empty[i] >= 0 else np.zeros(256, bool)
-            if (item_first & empty_first).any():
-                raise GrammarConflict("repeat: item and empty close overlap")
-            ends = o + np.flatnonzero(acc[o : o + r["open"].n])
-            if (out(ends) & (item_first | empty_first)).any():
-                raise GrammarConflict("repeat: open and item overlap")
-            if not rep_sep[i] and (item_first & (T[rep_between[i]] >= 0)).any():
-                raise GrammarConflict("repeat: item and close overlap")
-            bo = off["between"]
-            be = bo + r["between"].n
-            ob = out(np.arange(bo, be))
-            a = acc[bo:be]
-            sep_bad = a & (branch[bo:be] == mk.BR_SEP) & (ob & item_first).any(axis=1)
-            close_bad = a & (branch[bo:be] == mk.BR_CLOSE) & (ob & follow[i]).any(axis=1)
-            bad = np.flatnonzero(sep_bad | close_bad)
-            if len(bad):
-                if sep_bad[bad[0]]:
-                    raise GrammarConflict("repeat: separator and item overlap")
-                raise GrammarConflict("ambiguous end of a repeat")
+        pure = nr == 1 and kind[0] == mk.KIND_DFA and not callees
+        return Grammar(arrays, root, pure, nr, bool(labels))
