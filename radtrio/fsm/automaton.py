@@ -135,26 +135,32 @@ class NFA:
         if kind == "cat":
             # a fragment's end state has no outgoing edges yet, so a set or a literal byte
             # steps straight out of it, without a state and an epsilon edge of its own
+            # (n counts the states here and goes back to self.n around the calls that make some)
             eps = self.eps
             edges = self.edges
-            s = cur = self.n
-            self.n = s + 1
+            s = cur = n = self.n
+            n += 1
             for child in node[1]:
                 if child[0] == "set":
                     ranges = child[1]
-                    nxt = self.n
-                    self.n = nxt + 1
                     if len(ranges) == 1 and ranges[0][1] < 0x80:  # one ASCII range
                         lo, hi = ranges[0]
-                        edges += (cur, lo, hi, nxt)
+                        edges += (cur, lo, hi, n)
+                        cur = n
+                        n += 1
                     else:
-                        self._set_edges(cur, ranges, nxt)
-                    cur = nxt
+                        self.n = n + 1
+                        self._set_edges(cur, ranges, n)
+                        cur = n
+                        n = self.n
                 else:
+                    self.n = n
                     cs, ce = self.build(child)
+                    n = self.n
                     eps += (cur, cs)
                     cur = ce
-            if self.n > MAX_NFA_STATES:
+            self.n = n
+            if n > MAX_NFA_STATES:
                 _too_many_states()
             return s, cur
         if kind == "set":
