@@ -114,6 +114,8 @@ class NFA:
         self.edges: list[int] = []  # src, lo, hi, dst, ...
         self.calls: list[int] = []  # src, label, dst, ...
         self.embedded: list[tuple[int, DFA]] = []  # (NFA state of the DFA's start, DFA)
+        # id of an embedded DFA (alive in self.embedded) -> (its states, its accepting states)
+        self._embeddable: dict[int, tuple[int, list[int]]] = {}
 
     def new(self) -> int:
         """A fresh state."""
@@ -191,16 +193,21 @@ class NFA:
             return self._rep(node)
         if kind == "dfa":
             d: DFA = node[1]
-            if any(d.calls):
-                raise ValueError("cannot embed a DFA with calls")
+            # the same few DFAs (strings, numbers) are embedded many times over
+            known = self._embeddable.get(id(d))
+            if known is None:
+                if any(d.calls):
+                    raise ValueError("cannot embed a DFA with calls")
+                known = self._embeddable[id(d)] = (d.n, np.flatnonzero(d.accept).tolist())
+            size, accepting = known
             base = self.n
-            e = base + d.n
+            e = base + size
             self.n = e + 1
             if self.n > MAX_NFA_STATES:
                 _too_many_states()
             self.embedded.append((base, d))
             eps = self.eps
-            for q in np.flatnonzero(d.accept).tolist():
+            for q in accepting:
                 eps += (base + q, e)
             return base, e
         if kind == "call":
