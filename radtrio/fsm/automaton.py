@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import struct
 import time
 from dataclasses import dataclass
 
@@ -27,6 +28,10 @@ _UTF8_BOUNDS = ((0, 0x7F, 1), (0x80, 0x7FF, 2), (0x800, 0xFFFF, 3), (0x10000, 0x
 
 class AutomatonTooLarge(RequestError):
     pass
+
+
+def _too_many_states() -> None:
+    raise AutomatonTooLarge("constraint too large: NFA above 2M states")
 
 
 _DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("fsm_deadline", default=0.0)
@@ -97,7 +102,11 @@ def utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
 
 class NFA:
     """Thompson NFA over bytes in flat lists, the input of the subset-construction kernel
-    (:mod:`radtrio.fsm.letter_kernels` describes the layout)."""
+    (:mod:`radtrio.fsm.letter_kernels` describes the layout).
+
+    States are numbered in the order they are made; :meth:`build` makes them inline (``n``
+    counts them) and checks the :data:`MAX_NFA_STATES` bound after each loop that can grow the
+    automaton without bound, so a too-large one is refused before it costs much memory."""
 
     def __init__(self) -> None:
         self.n = 0
@@ -105,11 +114,14 @@ class NFA:
         self.edges: list[int] = []  # src, lo, hi, dst, ...
         self.calls: list[int] = []  # src, label, dst, ...
         self.embedded: list[tuple[int, DFA]] = []  # (NFA state of the DFA's start, DFA)
+        # id of an embedded DFA (alive in self.embedded) -> (its states, its accepting states)
+        self._embeddable: dict[int, tuple[int, list[int]]] = {}
 
     def new(self) -> int:
+        """A fresh state."""
         self.n += 1
         if self.n > MAX_NFA_STATES:
-            raise AutomatonTooLarge("constraint too large: NFA above 2M states")
+            _too_many_states()
         return self.n - 1
 
     def ep(self, a: int, b: int) -> None:
@@ -119,100 +131,153 @@ class NFA:
         self.edges += (a, lo, hi, b)
 
     def build(self, node) -> tuple[int, int]:
+        """Add the fragment of an AST node; returns its (start, end) states. The end state
+        has no outgoing edges yet."""
         kind = node[0]
-        if kind == "set":
-            s, e = self.new(), self.new()
-            self._set_edges(s, node[1], e)
-            return s, e
-        if kind == "bytes":
-            s, e = self.new(), self.new()
-            for lo, hi in node[1]:
-                self.edge(s, lo, hi, e)
-            return s, e
         if kind == "cat":
             # a fragment's end state has no outgoing edges yet, so a set or a literal byte
             # steps straight out of it, without a state and an epsilon edge of its own
-            s = self.new()
-            cur = s
+            # (n counts the states here and goes back to self.n around the calls that make some)
+            eps = self.eps
+            edges = self.edges
+            s = cur = n = self.n
+            n += 1
             for child in node[1]:
                 if child[0] == "set":
-                    nxt = self.new()
-                    self._set_edges(cur, child[1], nxt)
-                    cur = nxt
+                    ranges = child[1]
+                    if len(ranges) == 1 and ranges[0][1] < 0x80:  # one ASCII range
+                        lo, hi = ranges[0]
+                        edges += (cur, lo, hi, n)
+                        cur = n
+                        n += 1
+                    else:
+                        self.n = n + 1
+                        self._set_edges(cur, ranges, n)
+                        cur = n
+                        n = self.n
                 else:
+                    self.n = n
                     cs, ce = self.build(child)
-                    self.ep(cur, cs)
+                    n = self.n
+                    eps += (cur, cs)
                     cur = ce
+            self.n = n
+            if n > MAX_NFA_STATES:
+                _too_many_states()
             return s, cur
+        if kind == "set":
+            s = self.n
+            self.n = s + 2
+            ranges = node[1]
+            if len(ranges) == 1 and ranges[0][1] < 0x80:
+                lo, hi = ranges[0]
+                self.edges += (s, lo, hi, s + 1)
+            else:
+                self._set_edges(s, ranges, s + 1)
+            return s, s + 1
         if kind == "alt":
-            s, e = self.new(), self.new()
+            eps = self.eps
+            s = self.n
+            e = s + 1
+            self.n = s + 2
             for child in node[1]:
                 if child[0] == "set":
                     self._set_edges(s, child[1], e)
                 else:
                     cs, ce = self.build(child)
-                    self.ep(s, cs)
-                    self.ep(ce, e)
+                    eps += (s, cs, ce, e)
+            if self.n > MAX_NFA_STATES:
+                _too_many_states()
             return s, e
         if kind == "rep":
-            _, child, lo, hi = node
-            s = self.new()
-            cur = s
-            for _ in range(lo):
-                cs, ce = self.build(child)
-                self.ep(cur, cs)
-                cur = ce
-            if hi is None:
-                cs, ce = self.build(child)
-                e = self.new()
-                self.ep(cur, cs)
-                self.ep(cur, e)
-                self.ep(ce, cs)
-                self.ep(ce, e)
-                return s, e
-            e = self.new()
-            self.ep(cur, e)
-            for _ in range(hi - lo):
-                cs, ce = self.build(child)
-                self.ep(cur, cs)
-                self.ep(ce, e)
-                cur = ce
-            return s, e
+            return self._rep(node)
         if kind == "dfa":
             d: DFA = node[1]
-            if any(d.calls):
-                raise ValueError("cannot embed a DFA with calls")
+            # the same few DFAs (strings, numbers) are embedded many times over
+            known = self._embeddable.get(id(d))
+            if known is None:
+                if any(d.calls):
+                    raise ValueError("cannot embed a DFA with calls")
+                known = self._embeddable[id(d)] = (d.n, np.flatnonzero(d.accept).tolist())
+            size, accepting = known
             base = self.n
-            self.n += d.n + 1
+            e = base + size
+            self.n = e + 1
             if self.n > MAX_NFA_STATES:
-                raise AutomatonTooLarge("constraint too large: NFA above 2M states")
+                _too_many_states()
             self.embedded.append((base, d))
-            e = base + d.n
-            for q in np.nonzero(d.accept)[0].tolist():
-                self.ep(base + q, e)
+            eps = self.eps
+            for q in accepting:
+                eps += (base + q, e)
             return base, e
+        if kind == "call":
+            s = self.n
+            self.n = s + 2
+            self.calls += (s, node[1], s + 1)
+            return s, s + 1
+        if kind == "bytes":
+            s = self.n
+            self.n = s + 2
+            edges = self.edges
+            for lo, hi in node[1]:
+                edges += (s, lo, hi, s + 1)
+            return s, s + 1
         if kind == "props":
             return self._props(node)
         if kind == "graph":
             return self._graph(node)
-        if kind == "call":
-            s, e = self.new(), self.new()
-            self.calls += (s, node[1], e)
-            return s, e
         raise ValueError(f"unknown node {kind}")
+
+    def _rep(self, node) -> tuple[int, int]:
+        """``("rep", child, lo, hi)``: ``lo`` copies of the child in a row, then either a loop
+        (``hi`` None) or ``hi - lo`` optional copies, each of which may end the repetition."""
+        _, child, lo, hi = node
+        eps = self.eps
+        build = self.build
+        s = cur = self.n
+        self.n = s + 1
+        for _ in range(lo):
+            cs, ce = build(child)
+            eps += (cur, cs)
+            cur = ce
+            if self.n > MAX_NFA_STATES:
+                _too_many_states()
+        if hi is None:
+            cs, ce = build(child)
+            e = self.n
+            self.n = e + 1
+            eps += (cur, cs, cur, e, ce, cs, ce, e)
+            if self.n > MAX_NFA_STATES:
+                _too_many_states()
+            return s, e
+        e = self.n
+        self.n = e + 1
+        eps += (cur, e)
+        for _ in range(hi - lo):
+            cs, ce = build(child)
+            eps += (cur, cs, ce, e)
+            cur = ce
+            if self.n > MAX_NFA_STATES:
+                _too_many_states()
+        return s, e
 
     def _set_edges(self, s: int, ranges, e: int) -> None:
         """Edges from ``s`` to ``e`` over the UTF-8 encodings of the code points in ``ranges``."""
+        edges = self.edges
         for lo, hi in ranges:
             if hi < 0x80:  # ASCII: one byte, the one sequence utf8_sequences would give
-                self.edges += (s, lo, hi, e)
+                edges += (s, lo, hi, e)
                 continue
             for seq in utf8_sequences(lo, hi):
                 cur = s
                 last = len(seq) - 1
                 for k, (blo, bhi) in enumerate(seq):
-                    nxt = e if k == last else self.new()
-                    self.edges += (cur, blo, bhi, nxt)
+                    if k == last:
+                        nxt = e
+                    else:
+                        nxt = self.n
+                        self.n = nxt + 1
+                    edges += (cur, blo, bhi, nxt)
                     cur = nxt
 
     def _props(self, node) -> tuple[int, int]:
@@ -227,38 +292,39 @@ class NFA:
         _, entries, sep, extra, min_members = node[:5]
         max_members = node[5] if len(node) > 5 else None
         some = node[6] if len(node) > 6 else None
-        if max_members is None:
-            top = max(min_members, 1)
-
-            def after(j: int) -> int | None:
-                return min(j + 1, top)
-        else:
-            top = max_members
-
-            def after(j: int) -> int | None:
-                return j + 1 if j < top else None
-
-        s, e = self.new(), self.new()
+        # after a member, j members become j + 1; without a maximum the top level also
+        # follows itself ("that many or more"), with one nothing follows the top level
+        top = max(min_members, 1) if max_members is None else max_members
+        eps = self.eps
+        s = self.n
+        e = s + 1
+        self.n = s + 2
         level: list[int | None] = [s] + [None] * top
         for kv, required in entries:
             nxt: list[int | None] = [None] * (top + 1)
             for k in range(1, top + 1):
-                sources = [
-                    (at, j) for j, at in enumerate(level) if at is not None and after(j) == k
-                ]
+                at = level[k - 1]
+                sources = [] if at is None else [(at, k - 1)]
+                if k == top and max_members is None and level[top] is not None:
+                    sources.append((level[top], top))
                 if not sources:
                     continue
                 q = self._after_member_sep(sep, sources)
                 ks, ke = self.build(kv)
-                self.ep(q, ks)
-                nxt[k] = self.new()
-                self.ep(ke, nxt[k])
+                t = self.n
+                self.n = t + 1
+                nxt[k] = t
+                eps += (q, ks, ke, t)
             if not required:
                 for j, at in enumerate(level):
                     if at is not None:
-                        if nxt[j] is None:
-                            nxt[j] = self.new()
-                        self.ep(at, nxt[j])
+                        t = nxt[j]
+                        if t is None:
+                            t = nxt[j] = self.n
+                            self.n += 1
+                        eps += (at, t)
+            if self.n > MAX_NFA_STATES:
+                _too_many_states()
             level = nxt
         ends: list[tuple[int, int]] = []
         if some is None:
@@ -267,7 +333,7 @@ class NFA:
             ends += self._extra_members(level, sep, extra, max_members, min_members > 0, some)
         for state, lower in ends:
             if lower >= min_members:
-                self.ep(state, e)
+                eps += (state, e)
         return s, e
 
     def _extra_members(
@@ -311,11 +377,11 @@ class NFA:
                 if key not in targets:
                     targets[key] = self.new()
                     frontier.append((*key, targets[key]))
+        eps = self.eps
         for (key, m), srcs in sources.items():
             q = self._after_member_sep(sep, srcs)
             ks, ke = self.build(members[m][1])
-            self.ep(q, ks)
-            self.ep(ke, targets[key])
+            eps += (q, ks, ke, targets[key])
         return [
             (state, j + 1 if distinct else total)
             for (j, total, seen), state in targets.items()
@@ -326,29 +392,39 @@ class NFA:
         """``("graph", n, accepting, edges)``: a small automaton whose ``n`` states (0 is the
         start) are joined by ``(src, ast, dst)`` edges that each read the language of ``ast``."""
         _, n, accepting, edges = node
-        states = [self.new() for _ in range(n)]
-        e = self.new()
+        first = self.n
+        e = first + n
+        self.n = e + 1
+        if self.n > MAX_NFA_STATES:
+            _too_many_states()
+        eps = self.eps
         for src, ast, dst in edges:
             cs, ce = self.build(ast)
-            self.ep(states[src], cs)
-            self.ep(ce, states[dst])
+            eps += (first + src, cs, ce, first + dst)
         for q in accepting:
-            self.ep(states[q], e)
-        return states[0], e
+            eps += (first + q, e)
+        if self.n > MAX_NFA_STATES:
+            _too_many_states()
+        return first, e
 
     def _after_member_sep(self, sep, sources: list[tuple[int, int]]) -> int:
         """A state where the next member starts, reached from each (state, members so far):
         directly from the start, through one shared separator otherwise."""
-        q = self.new()
-        later = [state for state, j in sources if j > 0]
+        q = self.n
+        self.n = q + 1
+        eps = self.eps
+        later = False
         for state, j in sources:
             if j == 0:
-                self.ep(state, q)
+                eps += (state, q)
+            else:
+                later = True
         if later:
             ss, se = self.build(sep)
-            for state in later:
-                self.ep(state, ss)
-            self.ep(se, q)
+            for state, j in sources:
+                if j > 0:
+                    eps += (state, ss)
+            eps += (se, q)
         return q
 
     def arrays(self) -> tuple[np.ndarray, ...]:
@@ -356,17 +432,25 @@ class NFA:
         if self.embedded:
             emb_trans = np.concatenate([d.trans for _, d in self.embedded], dtype=np.int32)
             emb_off = np.cumsum([0] + [d.n for _, d in self.embedded], dtype=np.int64)
-            emb_base = np.array([base for base, _ in self.embedded], dtype=np.int32)
+            emb_base = _int32([base for base, _ in self.embedded])
         else:
             emb_trans, emb_off, emb_base = _NO_EMBEDDED
         return (
-            np.array(self.eps, dtype=np.int32),
-            np.array(self.edges, dtype=np.int32),
-            np.array(self.calls, dtype=np.int32),
+            _int32(self.eps),
+            _int32(self.edges),
+            _int32(self.calls),
             emb_trans,
             emb_off,
             emb_base,
         )
+
+
+def _int32(values: list[int]) -> np.ndarray:
+    """A new, writable int32 array of ``values`` (struct packs a list of ints about twice as
+    fast as ``np.array`` converts it)."""
+    out = np.empty(len(values), dtype=np.int32)
+    struct.pack_into(f"{len(values)}i", out, 0, *values)
+    return out
 
 
 _NO_EMBEDDED = (
@@ -401,9 +485,11 @@ class DFA:
 
 
 def _calls_of(n: int, cs: np.ndarray, cl: np.ndarray, cd: np.ndarray) -> list[dict[int, int]]:
+    """``DFA.calls`` of ``n`` states from the kernel's call edges (src, label, dst)."""
     calls: list[dict[int, int]] = [{} for _ in range(n)]
-    for s, lab, t in zip(cs.tolist(), cl.tolist(), cd.tolist(), strict=True):
-        calls[s][lab] = t
+    if len(cs):
+        for s, lab, t in zip(cs.tolist(), cl.tolist(), cd.tolist(), strict=True):
+            calls[s][lab] = t
     return calls
 
 
@@ -438,6 +524,8 @@ def compile_ast(node) -> DFA:
         return node[1]
     nfa = NFA()
     s, e = nfa.build(node)
+    if nfa.n > MAX_NFA_STATES:
+        _too_many_states()
     n, trans, accept, cs, cl, cd, nc = sk.minimal_dfa(nfa.n, *nfa.arrays(), s, e, MAX_DFA_STATES)
     if n == sk.TOO_LARGE:
         raise AutomatonTooLarge("constraint too large: DFA above 200k states")
