@@ -569,3 +569,13 @@ def compile_kernels() -> None:
         )
         is_empty(product(letters, letters, "diff"))
         minimize(letters)
+        # the kernels of the grammar builder and of key sets, imported here (they import
+        # this module)
+        from radtrio.fsm.grammar import GrammarBuilder
+        from radtrio.fsm.literal_sets import without_literals
+
+        without_literals(letters, [b"a", b"ab"])
+        b = GrammarBuilder()
+        digits = b.reserve()
+        b.set_dfa(digits, ("rep", ("set", [(0x30, 0x39)]), 1, None))
+        b.finish(b.add_dfa(("cat", [("call", digits), ("set", [(0x2C, 0x2C)])])))
