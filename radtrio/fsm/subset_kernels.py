@@ -88,7 +88,16 @@ def _closure(seeds, n_seeds, eps_ptr, eps_dst, mark, stamp, out, stack):
                 n += 1
                 stack[sp] = t
                 sp += 1
-    out[:n].sort()
+    if n <= 32:  # closures are mostly a few states: insertion sort, no call
+        for k in range(1, n):
+            v = out[k]
+            q = k
+            while q > 0 and out[q - 1] > v:
+                out[q] = out[q - 1]
+                q -= 1
+            out[q] = v
+    else:
+        out[:n].sort()
     return n
 
 
