@@ -130,8 +130,10 @@ _FREE_KEYS = ANNOTATIONS | {"_order"}  # _order only orders named properties
 
 def _unconstrained(schema: dict) -> bool:
     """Whether a schema object holds no keyword that constrains an instance."""
-    rest = schema.keys() - _FREE_KEYS
-    return not rest or all(k.startswith("x-") for k in rest)
+    for k in schema:  # the first key is most often "type"
+        if k not in _FREE_KEYS and not k.startswith("x-"):
+            return False
+    return True
 
 
 SUPPORTED = {

@@ -11,6 +11,8 @@ The result is not minimized (callers embed it in a larger automaton that is).
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import numpy as np
 from numba import njit
 
@@ -23,9 +25,11 @@ def without_literals(dfa: DFA, literals: list[bytes]) -> DFA:
     if any(dfa.calls):
         raise ValueError("without_literals needs a call-free DFA")
     data = np.frombuffer(b"".join(literals), dtype=np.uint8)
-    offsets = np.zeros(len(literals) + 1, dtype=np.int64)
-    if literals:
-        np.cumsum([len(lit) for lit in literals], out=offsets[1:])
+    offsets = np.fromiter(
+        accumulate((len(lit) for lit in literals), initial=0),
+        dtype=np.int64,
+        count=len(literals) + 1,
+    )
     out, acc = _trie_table(
         np.ascontiguousarray(dfa.trans, dtype=np.int32),
         np.asarray(dfa.accept, dtype=np.bool_),
