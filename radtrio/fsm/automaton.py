@@ -31,10 +31,6 @@ class AutomatonTooLarge(RequestError):
     pass
 
 
-def _too_many_states() -> None:
-    raise AutomatonTooLarge("constraint too large: NFA above 2M states")
-
-
 _DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("fsm_deadline", default=0.0)
 
 
@@ -121,15 +117,13 @@ class NFA:
     def new(self) -> int:
         """A fresh state."""
         self.n += 1
-        if self.n > MAX_NFA_STATES:
-            _too_many_states()
+        self._check_size()
         return self.n - 1
 
-    def ep(self, a: int, b: int) -> None:
-        self.eps += (a, b)
-
-    def edge(self, a: int, lo: int, hi: int, b: int) -> None:
-        self.edges += (a, lo, hi, b)
+    def _check_size(self) -> None:
+        """Refuse the automaton once it holds more than :data:`MAX_NFA_STATES` states."""
+        if self.n > MAX_NFA_STATES:
+            raise AutomatonTooLarge("constraint too large: NFA above 2M states")
 
     def build(self, node) -> tuple[int, int]:
         """Add the fragment of an AST node; returns its (start, end) states. The end state
@@ -163,8 +157,7 @@ class NFA:
                     eps += (cur, cs)
                     cur = ce
             self.n = n
-            if n > MAX_NFA_STATES:
-                _too_many_states()
+            self._check_size()
             return s, cur
         if kind == "set":
             s = self.n
@@ -187,8 +180,7 @@ class NFA:
                 else:
                     cs, ce = self.build(child)
                     eps += (s, cs, ce, e)
-            if self.n > MAX_NFA_STATES:
-                _too_many_states()
+            self._check_size()
             return s, e
         if kind == "rep":
             return self._rep(node)
@@ -204,8 +196,7 @@ class NFA:
             base = self.n
             e = base + size
             self.n = e + 1
-            if self.n > MAX_NFA_STATES:
-                _too_many_states()
+            self._check_size()
             self.embedded.append((base, d))
             eps = self.eps
             for q in accepting:
@@ -241,15 +232,13 @@ class NFA:
             cs, ce = build(child)
             eps += (cur, cs)
             cur = ce
-            if self.n > MAX_NFA_STATES:
-                _too_many_states()
+            self._check_size()
         if hi is None:
             cs, ce = build(child)
             e = self.n
             self.n = e + 1
             eps += (cur, cs, cur, e, ce, cs, ce, e)
-            if self.n > MAX_NFA_STATES:
-                _too_many_states()
+            self._check_size()
             return s, e
         e = self.n
         self.n = e + 1
@@ -258,8 +247,7 @@ class NFA:
             cs, ce = build(child)
             eps += (cur, cs, ce, e)
             cur = ce
-            if self.n > MAX_NFA_STATES:
-                _too_many_states()
+            self._check_size()
         return s, e
 
     def _set_edges(self, s: int, ranges, e: int) -> None:
@@ -324,8 +312,7 @@ class NFA:
                             t = nxt[j] = self.n
                             self.n += 1
                         eps += (at, t)
-            if self.n > MAX_NFA_STATES:
-                _too_many_states()
+            self._check_size()
             level = nxt
         ends: list[tuple[int, int]] = []
         if some is None:
@@ -396,16 +383,14 @@ class NFA:
         first = self.n
         e = first + n
         self.n = e + 1
-        if self.n > MAX_NFA_STATES:
-            _too_many_states()
+        self._check_size()
         eps = self.eps
         for src, ast, dst in edges:
             cs, ce = self.build(ast)
             eps += (first + src, cs, ce, first + dst)
         for q in accepting:
             eps += (first + q, e)
-        if self.n > MAX_NFA_STATES:
-            _too_many_states()
+        self._check_size()
         return first, e
 
     def _after_member_sep(self, sep, sources: list[tuple[int, int]]) -> int:
@@ -529,8 +514,7 @@ def compile_ast(node) -> DFA:
         return node[1]
     nfa = NFA()
     s, e = nfa.build(node)
-    if nfa.n > MAX_NFA_STATES:
-        _too_many_states()
+    nfa._check_size()
     n, trans, accept, cs, cl, cd, nc = sk.minimal_dfa(nfa.n, *nfa.arrays(), s, e, MAX_DFA_STATES)
     if n == sk.TOO_LARGE:
         raise AutomatonTooLarge("constraint too large: DFA above 200k states")
