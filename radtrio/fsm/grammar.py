@@ -86,15 +86,7 @@ def _union_labelled(sep: DFA, close: DFA) -> tuple[DFA, np.ndarray]:
 class Grammar:
     """Flat arrays of the machine plus the root rule; immutable once built."""
 
-    def __init__(
-        self,
-        arrays: tuple,
-        root: int,
-        pure_dfa: bool,
-        n_rules: int,
-        has_repeat: bool | None = None,
-    ) -> None:
-        """``has_repeat``: whether some rule is a repeat (None: look at the kinds)."""
+    def __init__(self, arrays: tuple, root: int, pure_dfa: bool, n_rules: int) -> None:
         self.arrays = arrays
         self.root = root
         self.pure_dfa = pure_dfa
@@ -117,9 +109,7 @@ class Grammar:
             self.rep_min,
             self.rep_max,
         ) = arrays
-        if has_repeat is None:
-            has_repeat = bool((self.kind == mk.KIND_REPEAT).any())
-        self.has_repeat = has_repeat
+        self.has_repeat = bool((self.kind == mk.KIND_REPEAT).any())
         # configuration (frames bytes) -> the bytes forced from it; shared by every guide of
         # this grammar (jump-forward asks after each sampled token of each request)
         self.forced_cache: dict[bytes, bytes] = {}
@@ -349,4 +339,4 @@ class GrammarBuilder:
             cols[9],
         )
         pure = nr == 1 and kind[0] == mk.KIND_DFA and not callees
-        return Grammar(arrays, root, pure, nr, bool(labels))
+        return Grammar(arrays, root, pure, nr)
