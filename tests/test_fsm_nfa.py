@@ -1,7 +1,9 @@
 """Thompson construction (``NFA.build`` and ``NFA.arrays``) makes exactly the NFA a plain
-reference builder makes, written here one state and one edge at a time as the construction
-was first written: the same states in the same order, the same edge lists, on random ASTs of
-every node kind; and it refuses an NFA above ``MAX_NFA_STATES`` as before."""
+reference builder makes, written here one state and one edge at a time: the same states in
+the same order, the same edge lists, on random ASTs of every node kind; and it refuses an NFA
+above ``MAX_NFA_STATES`` as before. Where the builder shares one copy of a repeated child
+(``X{lo,}`` and the list form ``X (S X)*``), its minimal DFA is the one of the textbook
+construction with a copy per use."""
 
 from __future__ import annotations
 
@@ -11,13 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radtrio.fsm import automaton
+from radtrio.fsm import subset_kernels as sk
 from radtrio.fsm.automaton import NFA, AutomatonTooLarge, compile_ast, utf8_sequences
 
 
 class RefNFA:
-    """The reference: every state through :meth:`new`, every epsilon edge through :meth:`ep`."""
+    """The reference: every state through :meth:`new`, every epsilon edge through :meth:`ep`.
+    With ``shared_loops`` it makes the loops of :meth:`NFA.build` (one copy of X in
+    ``X{lo,}``, lo > 0, and in ``X (S X)*``); without, a copy per use."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_loops: bool = True) -> None:
+        self.shared_loops = shared_loops
         self.n = 0
         self.eps: list[int] = []
         self.edges: list[int] = []
@@ -53,15 +59,21 @@ class RefNFA:
             return s, e
         if kind == "cat":
             s = cur = self.new()
-            for child in node[1]:
+            children = list(node[1])
+            while children:
+                child = children.pop(0)
                 if child[0] == "set":
                     nxt = self.new()
                     self.set_edges(cur, child[1], nxt)
                     cur = nxt
-                else:
-                    cs, ce = self.build(child)
-                    self.ep(cur, cs)
-                    cur = ce
+                    continue
+                cs, ce = self.build(child)
+                self.ep(cur, cs)
+                cur = ce
+                if self.shared_loops and children and self.is_list_loop(children[0], child):
+                    ss, se = self.build(("cat", children.pop(0)[1][1][:-1]))
+                    self.ep(ce, ss)
+                    self.ep(se, cs)
             return s, cur
         if kind == "alt":
             s, e = self.new(), self.new()
@@ -76,6 +88,15 @@ class RefNFA:
         if kind == "rep":
             _, child, lo, hi = node
             s = cur = self.new()
+            if self.shared_loops and hi is None and lo > 0:
+                for _ in range(lo - 1):
+                    cs, ce = self.build(child)
+                    self.ep(cur, cs)
+                    cur = ce
+                cs, ce = self.build(child)
+                self.ep(cur, cs)
+                self.ep(ce, cs)
+                return s, ce
             for _ in range(lo):
                 cs, ce = self.build(child)
                 self.ep(cur, cs)
@@ -120,6 +141,17 @@ class RefNFA:
                 self.ep(states[q], e)
             return states[0], e
         raise ValueError(kind)
+
+    @staticmethod
+    def is_list_loop(node, item) -> bool:
+        """Whether ``node`` is (S item)* with a separator S of at least one part."""
+        return (
+            node[0] == "rep"
+            and node[2:] == (0, None)
+            and node[1][0] == "cat"
+            and len(node[1][1]) > 1
+            and node[1][1][-1] is item
+        )
 
     def props(self, node) -> tuple[int, int]:
         _, entries, sep, extra, min_members = node[:5]
@@ -258,6 +290,10 @@ def _compound(children: st.SearchStrategy) -> st.SearchStrategy:
     )
     graph_edges = st.lists(st.tuples(st.integers(0, 2), children, st.integers(0, 2)), max_size=4)
     return st.one_of(
+        # a list: X (S X)* with the same X object twice
+        st.tuples(children, st.lists(children, min_size=1, max_size=2)).map(
+            lambda t: ("cat", [t[0], ("rep", ("cat", [*t[1], t[0]]), 0, None)])
+        ),
         lists.map(lambda xs: ("cat", xs)),
         lists.map(lambda xs: ("alt", xs)),
         st.tuples(children, bounds).map(
@@ -297,6 +333,27 @@ def test_build_makes_the_reference_nfa(ast):
     assert emb_base.tolist() == [b for b, _ in ref.embedded]
     assert emb_off.tolist() == np.cumsum([0] + [d.n for _, d in ref.embedded]).tolist()
     assert emb_trans.shape == (int(emb_off[-1]), 256)
+
+
+def _minimal(nfa, start: int, end: int) -> tuple:
+    n, trans, accept, cs, cl, cd, nc = sk.minimal_dfa(
+        nfa.n, *nfa.arrays(), start, end, automaton.MAX_DFA_STATES
+    )
+    return n, trans.tolist(), accept.tolist(), cs[:nc].tolist(), cl[:nc].tolist(), cd[:nc].tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(ASTS)
+def test_shared_loops_keep_the_language(ast):
+    """The minimal DFA (canonical: states in BFS order) of the builder's NFA is the one of the
+    copy-per-use construction."""
+    plain = RefNFA(shared_loops=False)
+    start, end = plain.build(ast)
+    as_nfa = NFA()
+    as_nfa.n, as_nfa.eps, as_nfa.edges, as_nfa.calls = plain.n, plain.eps, plain.edges, plain.calls
+    as_nfa.embedded = plain.embedded
+    built = NFA()
+    assert _minimal(built, *built.build(ast)) == _minimal(as_nfa, start, end)
 
 
 @pytest.mark.parametrize(

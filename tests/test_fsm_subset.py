@@ -54,9 +54,10 @@ def random_flat_nfas(draw):
 
 
 def reference_dfa(n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end):
-    """Textbook subset construction over bytes: new sets numbered as a scan of each state's
-    bytes in ascending order meets them, then its call labels ascending. (trans, accept,
-    calls as sorted (src, label, dst))."""
+    """Textbook subset construction over bytes, a set standing for its important states (those
+    with a byte or call edge, and the end): new sets numbered as a scan of each state's bytes
+    in ascending order meets them, then its call labels ascending. (trans, accept, calls as
+    sorted (src, label, dst))."""
     eps_of: list[list[int]] = [[] for _ in range(n)]
     for a, b in eps.reshape(-1, 2).tolist():
         eps_of[a].append(b)
@@ -68,6 +69,7 @@ def reference_dfa(n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end
                 if t >= 0:
                     byte_edges.append((b0 + r - int(emb_off[j]), byte, byte, b0 + t))
     call_edges = [tuple(c) for c in calls.reshape(-1, 3).tolist()]
+    important = {e[0] for e in byte_edges} | {c[0] for c in call_edges} | {end}
 
     def closure(seeds) -> tuple[int, ...]:
         out, stack = set(seeds), list(seeds)
@@ -76,7 +78,7 @@ def reference_dfa(n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end
                 if t not in out:
                     out.add(t)
                     stack.append(t)
-        return tuple(sorted(out))
+        return tuple(sorted(out & important))
 
     ids = {closure([start]): 0}
     sets = [closure([start])]

@@ -137,7 +137,12 @@ class NFA:
             edges = self.edges
             s = cur = n = self.n
             n += 1
-            for child in node[1]:
+            children = node[1]
+            skip_next = False
+            for i, child in enumerate(children):
+                if skip_next:
+                    skip_next = False
+                    continue
                 if child[0] == "set":
                     ranges = child[1]
                     if len(ranges) == 1 and ranges[0][1] < 0x80:  # one ASCII range
@@ -153,9 +158,26 @@ class NFA:
                 else:
                     self.n = n
                     cs, ce = self.build(child)
-                    n = self.n
                     eps += (cur, cs)
                     cur = ce
+                    loop = children[i + 1] if i + 1 < len(children) else None
+                    if (
+                        loop is not None
+                        and loop[0] == "rep"
+                        and loop[2] == 0
+                        and loop[3] is None
+                        and loop[1][0] == "cat"
+                        and len(loop[1][1]) > 1
+                        and loop[1][1][-1] is child
+                    ):
+                        # X (S X)*, a list with separators: one copy of X whose end leads back
+                        # through S to its start (two copies would make the subset
+                        # construction build the item's states twice, for the first item and
+                        # for the others)
+                        ss, se = self.build(("cat", loop[1][1][:-1]))
+                        eps += (ce, ss, se, cs)
+                        skip_next = True
+                    n = self.n
             self.n = n
             self._check_size()
             return s, cur
@@ -228,6 +250,17 @@ class NFA:
         build = self.build
         s = cur = self.n
         self.n = s + 1
+        if hi is None and lo > 0:
+            # X{lo,}: lo - 1 copies, then one whose end also leads back to its start
+            for _ in range(lo - 1):
+                cs, ce = build(child)
+                eps += (cur, cs)
+                cur = ce
+                self._check_size()
+            cs, ce = build(child)
+            eps += (cur, cs, ce, cs)
+            self._check_size()
+            return s, ce
         for _ in range(lo):
             cs, ce = build(child)
             eps += (cur, cs)

@@ -65,16 +65,18 @@ def _insert_point(pts, n, v):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _closure(seeds, n_seeds, eps_ptr, eps_dst, mark, stamp, out, stack):
-    """Sorted epsilon closure of ``seeds[:n_seeds]`` into ``out``; returns its size."""
+def _closure(seeds, n_seeds, eps_ptr, eps_dst, important, mark, stamp, out, stack):
+    """The important states (see :func:`determinize`) of the epsilon closure of
+    ``seeds[:n_seeds]``, sorted, into ``out``; returns their number."""
     n = 0
     sp = 0
     for k in range(n_seeds):
         s = seeds[k]
         if mark[s] != stamp:
             mark[s] = stamp
-            out[n] = s
-            n += 1
+            if important[s]:
+                out[n] = s
+                n += 1
             stack[sp] = s
             sp += 1
     while sp > 0:
@@ -84,8 +86,9 @@ def _closure(seeds, n_seeds, eps_ptr, eps_dst, mark, stamp, out, stack):
             t = eps_dst[k]
             if mark[t] != stamp:
                 mark[t] = stamp
-                out[n] = t
-                n += 1
+                if important[t]:
+                    out[n] = t
+                    n += 1
                 stack[sp] = t
                 sp += 1
     if n <= 32:  # closures are mostly a few states: insertion sort, no call
@@ -121,6 +124,12 @@ def determinize(
     """Subset construction over ``n_letters`` letters (``e_lo``/``e_hi``: an edge's first and last
     letter). Returns (n, trans, accept, call_src, call_lab, call_dst, n_calls); n ==
     TOO_LARGE when more than ``max_states`` states would be needed."""
+    # A DFA state is the set of the important NFA states of a closure: those with a byte or
+    # call edge, and the end. The others only lead on by epsilon, and two closures that differ
+    # in them alone have the same future (the set after "x" in x* and the one before it).
+    important = np.zeros(n_nfa, dtype=np.bool_)
+    for s in range(n_nfa):
+        important[s] = s == end or e_ptr[s + 1] > e_ptr[s] or c_ptr[s + 1] > c_ptr[s]
     mark = np.zeros(n_nfa, dtype=np.int64)
     stamp = 0
     single = np.full(n_nfa, -1, dtype=np.int64)  # DFA state of the closure of {s}
@@ -144,7 +153,7 @@ def determinize(
     # intern the start set
     seeds[0] = start
     stamp += 1
-    m = _closure(seeds, 1, eps_ptr, eps_dst, mark, stamp, buf, stack)
+    m = _closure(seeds, 1, eps_ptr, eps_dst, important, mark, stamp, buf, stack)
     # (the insertion code is repeated below for targets; kept inline for numba)
     pool = _grow1(pool, m) if m > pool.shape[0] else pool
     pool[:m] = buf[:m]
@@ -190,7 +199,7 @@ def determinize(
                     j = single[seeds[0]]  # one NFA state's closure, interned before
                 else:
                     stamp += 1
-                    m = _closure(seeds, ns, eps_ptr, eps_dst, mark, stamp, buf, stack)
+                    m = _closure(seeds, ns, eps_ptr, eps_dst, important, mark, stamp, buf, stack)
                     h = _hash(buf, m)
                     mask = np.uint64(table.shape[0] - 1)
                     slot = np.int64(h & mask)
@@ -262,7 +271,7 @@ def determinize(
                             seeds[ns] = c_dst[e]
                             ns += 1
                 stamp += 1
-                m = _closure(seeds, ns, eps_ptr, eps_dst, mark, stamp, buf, stack)
+                m = _closure(seeds, ns, eps_ptr, eps_dst, important, mark, stamp, buf, stack)
                 h = _hash(buf, m)
                 mask = np.uint64(table.shape[0] - 1)
                 slot = np.int64(h & mask)
