@@ -1,7 +1,8 @@
 """The schema compiler's AST walks (``_call_or_size`` and ``_has_call``) give the answers of
 the separate walks they replaced, kept here as the reference: whether an AST calls a rule,
 and its node count up to a cap, on random ASTs of every node kind, asked of every subtree
-in turn with one memo as ``SchemaCompiler.value`` does."""
+in turn with one memo as ``SchemaCompiler.value`` does. ``N_lit`` (shared set nodes for
+short texts) builds the AST it built before, in a fresh cat each time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from radtrio.fsm.json_keys import some_asts
 from radtrio.fsm.json_schema import _COMPOUND, _call_or_size, _has_call
+from radtrio.fsm.regex_parser import N_lit
 from tests.test_fsm_nfa import ASTS
 
 
@@ -98,3 +100,12 @@ def test_call_or_size_caps_large_trees(ast):
     big = ("rep", ("cat", [ast, ("set", [(97, 97)])]), 3, 50)
     expect = -1 if ref_has_call(big) else ref_ast_size(big, 400, {})
     assert _call_or_size(big, 400, {}) == expect
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80) | st.sampled_from(['"name"', ":", ",", "", "x" * 64, "y" * 65]))
+def test_n_lit_builds_the_former_ast(text):
+    expect = ("cat", [("set", [(ord(c), ord(c))]) for c in text])
+    first, second = N_lit(text), N_lit(text)
+    assert first == expect and second == expect
+    assert first[1] is not second[1]  # callers may add to their own cat
