@@ -1854,6 +1854,8 @@ def _value_key(v: Any) -> str:
 
 def _pattern_schemas_of(key_patterns: list[tuple[Any, Any]], name: str) -> list[Any]:
     """The schemas of the patternProperties entries whose pattern matches key ``name``."""
+    if not key_patterns:
+        return []
     quoted = _dumps(name).encode("utf-8")
     return [sub for dfa, sub in key_patterns if dfa.matches(quoted)]
 
