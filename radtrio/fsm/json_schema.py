@@ -373,8 +373,8 @@ class SchemaCompiler:
         self.member_rules: dict[int, int] = {}  # id(member value AST) -> its rule
         self.char_rule: int | None = None
         self.memo: dict[int, tuple[Any, Any]] = {}
-        self.call_memo: dict[int, tuple[Any, bool]] = {}  # id(AST node) -> (node, has a call)
-        self.size_memo: dict[int, tuple[Any, int]] = {}  # id(AST node) -> (node, _ast_size)
+        # id(AST node) -> (node, _call_or_size with cap EAGER_DFA_NODES)
+        self.walk_memo: dict[int, tuple[Any, int]] = {}
         self.keep_alive: list[Any] = []  # schemas made here (memo keys are their ids)
         self.ids: dict[str, str] = {}
         self.dup_anchors: set[str] = set()
@@ -391,11 +391,6 @@ class SchemaCompiler:
     def unsupported(self, keyword: str, ptr: str, why: str = "is not supported") -> None:
         if not self.lenient:
             raise SchemaError(keyword, ptr, why)
-
-    def has_call(self, node) -> bool:
-        """Whether an AST calls a rule; each compound node is walked once per compile
-        (``value`` asks at every nesting level, which re-walked whole subtrees)."""
-        return _has_call(node, self.call_memo)
 
     def _index_ids(self, node: Any, ptr: str) -> None:
         if isinstance(node, dict):
@@ -480,16 +475,13 @@ class SchemaCompiler:
             hit = self.memo.get(id(schema))
             if hit is not None:
                 ast = hit[1]
-                if ast[0] != "dfa" and not self.has_call(ast):
+                if ast[0] != "dfa" and _call_or_size(ast, EAGER_DFA_NODES, self.walk_memo) >= 0:
                     ast = ("dfa", compile_ast(ast))
                     self.memo[id(schema)] = (schema, ast)
                 return ast
         ast = self._value(schema, ptr)
         if isinstance(schema, dict):
-            if (
-                not self.has_call(ast)
-                and _ast_size(ast, EAGER_DFA_NODES, self.size_memo) >= EAGER_DFA_NODES
-            ):
+            if _call_or_size(ast, EAGER_DFA_NODES, self.walk_memo) >= EAGER_DFA_NODES:
                 ast = ("dfa", compile_ast(ast))
             self.memo[id(schema)] = (schema, ast)
         return ast
@@ -1862,6 +1854,8 @@ def _value_key(v: Any) -> str:
 
 def _pattern_schemas_of(key_patterns: list[tuple[Any, Any]], name: str) -> list[Any]:
     """The schemas of the patternProperties entries whose pattern matches key ``name``."""
+    if not key_patterns:
+        return []
     quoted = _dumps(name).encode("utf-8")
     return [sub for dfa, sub in key_patterns if dfa.matches(quoted)]
 
@@ -1911,78 +1905,96 @@ def _dependency_variants(entries: list, dependent: dict) -> list[list]:
     return variants
 
 
-def _ast_size(node, cap: int, memo: dict[int, tuple[Any, int]] | None = None) -> int:
-    """Number of AST nodes, counting up to about ``cap`` (a compiled DFA counts as one): at
-    least ``cap`` exactly when the AST has that many nodes. ``memo`` (id -> (node, size), kept
-    by the caller for one compile and one ``cap``) remembers compound nodes, so that asking
-    at every nesting level walks each subtree once; their sizes are then capped at ``cap``."""
+def _call_or_size(node, cap: int, memo: dict[int, tuple[Any, int]]) -> int:
+    """-1 where an AST calls a rule, else its number of nodes up to ``cap``: ``min(cap, n)``
+    where a compound node counts 1 plus its children (a rep its child times
+    ``max(1, min, max or 1)``; a props node its members only, not extra and some), and any
+    other node, a compiled DFA too, counts 1. ``memo`` (id -> (node, answer), kept by the
+    caller for one compile and one ``cap``) remembers compound nodes, so that asking at every
+    nesting level walks each subtree once. One walk answers both questions ``value`` asks."""
     kind = node[0]
     if kind not in _COMPOUND:
-        return 1
-    if memo is not None:
-        hit = memo.get(id(node))
-        if hit is not None and hit[0] is node:
-            return hit[1]
+        return -1 if kind == "call" else 1
+    key = id(node)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is node:
+        return hit[1]
     n = 1
-    if kind == "rep":
-        n += _ast_size(node[1], cap, memo) * max(1, node[2], node[3] or 1)
-    else:
-        if kind in ("cat", "alt"):
-            kids = node[1]
-        elif kind == "props":
-            kids = [kv for kv, _ in node[1]]
+    if kind == "cat" or kind == "alt":
+        kids = node[1]
+    elif kind == "rep":
+        c = node[1]
+        k = c[0]
+        m = _call_or_size(c, cap, memo) if k in _COMPOUND else -1 if k == "call" else 1
+        if m >= 0:
+            n = min(cap, 1 + m * max(1, node[2], node[3] or 1))
+        memo[key] = (node, m if m < 0 else n)
+        return m if m < 0 else n
+    elif kind == "props":
+        kids = [kv for kv, _ in node[1]]
+        # extra members and (a seventh field) some: searched for calls, not counted
+        extra = node[3]
+        for c in ([] if extra is None else [extra]) + some_asts(node):
+            k = c[0]
+            if k == "call" or (k in _COMPOUND and _call_or_size(c, cap, memo) < 0):
+                memo[key] = (node, -1)
+                return -1
+    else:  # graph
+        kids = [ast for _, ast, _ in node[3]]
+    for c in kids:
+        k = c[0]
+        if k in _COMPOUND:
+            m = _call_or_size(c, cap, memo)
+            if m < 0:
+                memo[key] = (node, -1)
+                return -1
+            n += m
+        elif k == "call":
+            memo[key] = (node, -1)
+            return -1
         else:
-            kids = [ast for _, ast, _ in node[3]]
-        for c in kids:
-            n += (
-                _ast_size(c, cap if memo is not None else cap - n, memo) if c[0] in _COMPOUND else 1
-            )
-            if n >= cap:
-                break
-    if memo is not None:
-        n = min(n, cap)
-        memo[id(node)] = (node, n)
+            n += 1
+    if n > cap:
+        n = cap
+    memo[key] = (node, n)
     return n
-
-
-def _sub_asts(node) -> list:
-    """The ASTs directly inside a compound node (cat, alt, rep, props, graph)."""
-    kind = node[0]
-    if kind in ("cat", "alt"):
-        return list(node[1])
-    if kind == "rep":
-        return [node[1]]
-    if kind == "props":  # the members, extra and (a seventh field) some
-        return [kv for kv, _ in node[1]] + [x for x in node[3:4] if x is not None] + some_asts(node)
-    if kind == "graph":
-        return [ast for _, ast, _ in node[3]]
-    return []
 
 
 _COMPOUND = frozenset(("cat", "alt", "rep", "props", "graph"))
 
 
-def _has_call(node, memo: dict[int, tuple[Any, bool]] | None = None) -> bool:
-    """Whether an AST calls a rule. ``memo`` (id -> (node, answer), kept by the caller for
-    one compile) remembers compound nodes so shared subtrees are walked once."""
+def _has_call(node) -> bool:
+    """Whether an AST calls a rule (in a props node also its extra members and some)."""
     kind = node[0]
     if kind == "call":
         return True
-    if kind not in _COMPOUND:
+    if kind == "cat" or kind == "alt":
+        kids = node[1]
+    elif kind == "rep":
+        return _has_call(node[1])
+    elif kind == "props":
+        extra = node[3]
+        if extra is not None and _has_call(extra):
+            return True
+        for c in some_asts(node):
+            if _has_call(c):
+                return True
+        for kv, _ in node[1]:
+            if _has_call(kv):
+                return True
         return False
-    if memo is not None:
-        hit = memo.get(id(node))
-        if hit is not None and hit[0] is node:
-            return hit[1]
-    found = False
-    for c in _sub_asts(node):
+    elif kind == "graph":
+        for _, c, _ in node[3]:
+            if _has_call(c):
+                return True
+        return False
+    else:
+        return False
+    for c in kids:
         k = c[0]
-        if k == "call" or (k in _COMPOUND and _has_call(c, memo)):
-            found = True
-            break
-    if memo is not None:
-        memo[id(node)] = (node, found)
-    return found
+        if k == "call" or (k in _COMPOUND and _has_call(c)):
+            return True
+    return False
 
 
 def _multiple_dfa(k: int):

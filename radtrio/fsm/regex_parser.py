@@ -37,7 +37,20 @@ def N_set(ranges):
 
 
 def N_lit(text: str):
-    return ("cat", [("set", [(ord(c), ord(c))]) for c in text])
+    """``text`` as a cat of one-code-point sets (a fresh cat; the sets of a short text are
+    shared between calls: nothing changes an AST node once it is built)."""
+    if len(text) > _LIT_CACHED_LEN:
+        return ("cat", [("set", [(cp, cp)]) for cp in map(ord, text)])
+    return ("cat", list(_lit_sets(text)))
+
+
+_LIT_CACHED_LEN = 64  # longer literals (enum strings) are rarely asked for twice
+
+
+@functools.lru_cache(maxsize=4096)
+def _lit_sets(text: str) -> tuple:
+    """The set nodes of :func:`N_lit` for a short text (keys and punctuation recur)."""
+    return tuple(("set", [(cp, cp)]) for cp in map(ord, text))
 
 
 def N_cat(*nodes):

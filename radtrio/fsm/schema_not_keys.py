@@ -195,15 +195,15 @@ def object_members(
     so the languages of the masks are disjoint, and where they part before a value calls a
     rule, the grammar stays unambiguous (an any-value member beside a requirement on the key
     alone, or on the value's type)."""
-    from radtrio.fsm.json_schema import NOTHING
-
     reqs: list[tuple[tuple[list, Any], tuple[list, Any]]] = []  # (side that meets, that misses)
     for r in schema.get(SOME) or []:
         meet = ([(k.dfa, v) for k, v, _ in r], False)
         miss = ([(k.dfa, x) for k, _, x in r], True)
         reqs.append((meet, miss))
-    if not reqs:
+    if not reqs:  # the usual case, before the import below (a call's cost at every object)
         return comp._extra_members(names, sides, ptr, key_filter), None
+    from radtrio.fsm.json_schema import NOTHING
+
     n = len(reqs)
     if n > MAX_SOME_KEYS:
         comp.unsupported(
