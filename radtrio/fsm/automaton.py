@@ -12,11 +12,12 @@ import contextvars
 import functools
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 
 import numpy as np
 
+from radtrio.fsm import letter_kernels as lk
 from radtrio.fsm import minimize_kernels as mink
 from radtrio.fsm import subset_kernels as sk
 from radtrio.types import RequestError
@@ -447,24 +448,37 @@ class NFA:
         return q
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """(eps, edges, calls, emb_trans, emb_off, emb_base) for the kernel, int32."""
+        """(eps, edges, calls, runs, run_off, emb_base, emb_dfa) for the kernel (int32 but
+        run_off, int64): the runs of each distinct embedded DFA once (cut once per DFA, see
+        :meth:`DFA.runs`), and per embedding its base state and which DFA."""
         if self.embedded:
-            emb_trans = np.concatenate([d.trans for _, d in self.embedded], dtype=np.int32)
-            emb_off = np.fromiter(  # np.cumsum of a list converts it first: slower
-                accumulate((d.n for _, d in self.embedded), initial=0),
+            index: dict[int, int] = {}  # id of a distinct DFA -> its number
+            tables: list[np.ndarray] = []
+            which: list[int] = []
+            for _, d in self.embedded:
+                k = index.get(id(d))
+                if k is None:
+                    k = index[id(d)] = len(tables)
+                    tables.append(d.runs())
+                which.append(k)
+            runs = tables[0] if len(tables) == 1 else np.concatenate(tables)
+            run_off = np.fromiter(  # np.cumsum of a list converts it first: slower
+                accumulate((t.shape[0] for t in tables), initial=0),
                 dtype=np.int64,
-                count=len(self.embedded) + 1,
+                count=len(tables) + 1,
             )
             emb_base = _int32([base for base, _ in self.embedded])
+            emb_dfa = _int32(which)
         else:
-            emb_trans, emb_off, emb_base = _NO_EMBEDDED
+            runs, run_off, emb_base, emb_dfa = _NO_EMBEDDED
         return (
             _int32(self.eps),
             _int32(self.edges),
             _int32(self.calls),
-            emb_trans,
-            emb_off,
+            runs,
+            run_off,
             emb_base,
+            emb_dfa,
         )
 
 
@@ -477,19 +491,31 @@ def _int32(values: list[int]) -> np.ndarray:
 
 
 _NO_EMBEDDED = (
-    np.zeros((0, 256), dtype=np.int32),
+    np.zeros((0, 4), dtype=np.int32),
     np.zeros(1, dtype=np.int64),
+    np.zeros(0, dtype=np.int32),
     np.zeros(0, dtype=np.int32),
 )
 
 
 @dataclass
 class DFA:
-    """trans[state, byte] -> state or -1; calls[state] = {rule: state}; start is 0."""
+    """trans[state, byte] -> state or -1; calls[state] = {rule: state}; start is 0. The
+    arrays are not changed after construction (``_runs`` caches what is derived from
+    ``trans``)."""
 
     trans: np.ndarray
     accept: np.ndarray
     calls: list[dict[int, int]]
+    _runs: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def runs(self) -> np.ndarray:
+        """The byte table cut into runs, int32 rows ``(src, lo, hi, dst)``
+        (:func:`radtrio.fsm.letter_kernels.table_runs`), computed on the first call: the same
+        DFAs are embedded in many NFAs."""
+        if self._runs is None:
+            self._runs = lk.table_runs(np.ascontiguousarray(self.trans, dtype=np.int32))
+        return self._runs
 
     @property
     def n(self) -> int:
