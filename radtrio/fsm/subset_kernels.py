@@ -414,8 +414,9 @@ def minimal_dfa(n_nfa, eps, edges, calls, runs, run_off, emb_base, emb_dfa, star
     if n == TOO_LARGE:
         z = np.zeros(0, dtype=np.int32)
         return TOO_LARGE, np.zeros((0, 256), dtype=np.int32), accept, z, z, z, 0
+    # every state of the subset construction is reachable from the start
     trans, accept, cs, cl, cd, nc = reduce(
-        np.ascontiguousarray(trans), accept.copy(), cs, cl, cd, nc
+        np.ascontiguousarray(trans), accept.copy(), cs, cl, cd, nc, True
     )
     return trans.shape[0], to_bytes(trans, letter_of), accept, cs, cl, cd, nc
 
@@ -440,5 +441,6 @@ def minimal_product(ta, aa, tb, ab, diff, max_states):
     if n == TOO_LARGE:
         return TOO_LARGE, np.zeros((0, 256), dtype=np.int32), acc
     z = np.zeros(0, dtype=np.int32)
-    trans, acc, _, _, _, _ = reduce(np.ascontiguousarray(trans), acc.copy(), z, z, z, 0)
+    # every state of the product is reachable from (0, 0)
+    trans, acc, _, _, _, _ = reduce(np.ascontiguousarray(trans), acc.copy(), z, z, z, 0, True)
     return trans.shape[0], to_bytes(trans, letter_of), acc
