@@ -57,11 +57,15 @@ def random_flat_nfas(draw):
     )
 
 
-def kernel_arrays(tables: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(runs, run_off) of the distinct DFAs' byte tables, as NFA.arrays() passes them."""
+def kernel_arrays(
+    tables: list[np.ndarray], emb_base: np.ndarray, emb_dfa: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(runs, run_off, emb) as NFA.arrays() passes them: the runs of the distinct DFAs' byte
+    tables, and (base, DFA) pairs."""
     parts = [lk.table_runs(t) for t in tables]
     runs = np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.int32)
-    return runs, np.cumsum([0] + [len(p) for p in parts]).astype(np.int64)
+    run_off = np.cumsum([0] + [len(p) for p in parts]).astype(np.int32)
+    return runs, run_off, np.stack([emb_base, emb_dfa], axis=1).reshape(-1).astype(np.int32)
 
 
 def reference_dfa(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end):
@@ -119,7 +123,7 @@ def reference_dfa(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end):
 @given(random_flat_nfas())
 def test_determinize_numbers_states_as_the_byte_construction(nfa):
     n, eps, edges, calls, tables, emb_base, emb_dfa, start, end = nfa
-    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables), emb_base, emb_dfa)
+    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables, emb_base, emb_dfa))
     letter_of, n_letters = csr[9], csr[10]
     got_n, trans, accept, cs, cl, cd, nc = sk.determinize(
         n, *csr[:9], start, end, n_letters, 10_000
@@ -139,7 +143,7 @@ def test_nfa_csr_keeps_each_states_edges_in_order(nfa):
     """Per state: the listed edges in list order, then each embedding's runs (by byte) in
     embedding order, over letters that split no edge."""
     n, eps, edges, calls, tables, emb_base, emb_dfa, start, end = nfa
-    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables), emb_base, emb_dfa)
+    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables, emb_base, emb_dfa))
     e_ptr, e_lo, e_hi, e_dst, letter_of = csr[2], csr[3], csr[4], csr[5], csr[9]
     want: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
     for src, lo, hi, dst in edges.reshape(-1, 4).tolist():

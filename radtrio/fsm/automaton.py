@@ -13,7 +13,6 @@ import functools
 import struct
 import time
 from dataclasses import dataclass, field
-from itertools import accumulate
 
 import numpy as np
 
@@ -448,38 +447,32 @@ class NFA:
         return q
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """(eps, edges, calls, runs, run_off, emb_base, emb_dfa) for the kernel (int32 but
-        run_off, int64): the runs of each distinct embedded DFA once (cut once per DFA, see
-        :meth:`DFA.runs`), and per embedding its base state and which DFA."""
+        """(eps, edges, calls, runs, run_off, emb) for the kernel, int32: the runs of each
+        distinct embedded DFA once (cut once per DFA, see :meth:`DFA.runs`), and per
+        embedding the pair (its base state, which distinct DFA)."""
         if self.embedded:
             index: dict[int, int] = {}  # id of a distinct DFA -> its number
             tables: list[np.ndarray] = []
-            which: list[int] = []
-            for _, d in self.embedded:
+            run_off = [0]
+            emb: list[int] = []
+            for base, d in self.embedded:
                 k = index.get(id(d))
                 if k is None:
                     k = index[id(d)] = len(tables)
-                    tables.append(d.runs())
-                which.append(k)
+                    t = d.runs()
+                    tables.append(t)
+                    run_off.append(run_off[-1] + t.shape[0])
+                emb += (base, k)
             runs = tables[0] if len(tables) == 1 else np.concatenate(tables)
-            run_off = np.fromiter(  # np.cumsum of a list converts it first: slower
-                accumulate((t.shape[0] for t in tables), initial=0),
-                dtype=np.int64,
-                count=len(tables) + 1,
+            return (
+                _int32(self.eps),
+                _int32(self.edges),
+                _int32(self.calls),
+                runs,
+                _int32(run_off),
+                _int32(emb),
             )
-            emb_base = _int32([base for base, _ in self.embedded])
-            emb_dfa = _int32(which)
-        else:
-            runs, run_off, emb_base, emb_dfa = _NO_EMBEDDED
-        return (
-            _int32(self.eps),
-            _int32(self.edges),
-            _int32(self.calls),
-            runs,
-            run_off,
-            emb_base,
-            emb_dfa,
-        )
+        return (_int32(self.eps), _int32(self.edges), _int32(self.calls), *_NO_EMBEDDED)
 
 
 def _int32(values: list[int]) -> np.ndarray:
@@ -492,8 +485,7 @@ def _int32(values: list[int]) -> np.ndarray:
 
 _NO_EMBEDDED = (
     np.zeros((0, 4), dtype=np.int32),
-    np.zeros(1, dtype=np.int64),
-    np.zeros(0, dtype=np.int32),
+    np.zeros(1, dtype=np.int32),
     np.zeros(0, dtype=np.int32),
 )
 

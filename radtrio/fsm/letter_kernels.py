@@ -7,9 +7,9 @@ The NFA arrives as flat arrays, the way :class:`radtrio.fsm.automaton.NFA` colle
 ``eps`` (src, dst pairs), ``edges`` (src, lo, hi, dst quadruples), ``calls`` (src, label,
 dst triples), and embedded DFAs as runs: each distinct DFA's byte table cut once into
 ``(src, lo, hi, dst)`` rows in its own state numbers (:func:`table_runs`), stacked in
-``runs`` (rows ``run_off[k]:run_off[k + 1]`` belong to distinct DFA ``k``), and per embedding
-``j`` the NFA state ``emb_base[j]`` of its DFA's state 0 and which DFA it is,
-``emb_dfa[j]``. The same string and number DFAs recur in many places of a schema; their
+``runs`` (rows ``run_off[k]:run_off[k + 1]`` belong to distinct DFA ``k``), and ``emb``
+(base, k) pairs, one per embedding: distinct DFA ``k`` with its state 0 at NFA state
+``base``. The same string and number DFAs recur in many places of a schema; their
 runs are cut once, and an embedding only adds its base to them.
 """
 
@@ -110,7 +110,7 @@ def table_runs(trans):
 
 
 @njit(cache=True, nogil=True)
-def nfa_csr(n, eps, edges, calls, runs, run_off, emb_base, emb_dfa):
+def nfa_csr(n, eps, edges, calls, runs, run_off, emb):
     """CSR arrays over letters for :func:`radtrio.fsm.subset_kernels.determinize`:
     (eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst, letter_of, n_letters).
     A state's byte edges keep their order: the listed ones, then the runs of the embeddings
@@ -130,9 +130,9 @@ def nfa_csr(n, eps, edges, calls, runs, run_off, emb_base, emb_dfa):
     e_ptr = np.zeros(n + 1, dtype=np.int64)
     for i in range(n_list):
         e_ptr[listed[i, 0] + 1] += 1
-    for j in range(emb_base.shape[0]):
-        base = emb_base[j]
-        k = emb_dfa[j]
+    for j in range(emb.shape[0] // 2):
+        base = emb[2 * j]
+        k = emb[2 * j + 1]
         for r in range(run_off[k], run_off[k + 1]):
             e_ptr[base + runs[r, 0] + 1] += 1
     for s in range(n):
@@ -149,9 +149,9 @@ def nfa_csr(n, eps, edges, calls, runs, run_off, emb_base, emb_dfa):
         e_lo[q] = letter_of[listed[i, 1]]
         e_hi[q] = letter_of[listed[i, 2]]
         e_dst[q] = listed[i, 3]
-    for j in range(emb_base.shape[0]):
-        base = emb_base[j]
-        k = emb_dfa[j]
+    for j in range(emb.shape[0] // 2):
+        base = emb[2 * j]
+        k = emb[2 * j + 1]
         for r in range(run_off[k], run_off[k + 1]):
             s = base + runs[r, 0]
             q = fill[s]
