@@ -85,27 +85,27 @@ def table_runs(trans):
     bytes ``lo..hi`` that state ``src`` sends to the same ``dst >= 0``; by state, then byte."""
     n = trans.shape[0]
     m = 0
-    for s in range(n):
-        for b in range(256):
+    for s in range(n):  # branch-free, so that it vectorizes
+        m += trans[s, 0] >= 0
+        for b in range(1, 256):
             t = trans[s, b]
-            if t >= 0 and (b == 0 or trans[s, b - 1] != t):
-                m += 1
+            m += (t >= 0) & (t != trans[s, b - 1])
     out = np.empty((m, 4), dtype=np.int32)
     i = 0
     for s in range(n):
-        b = 0
-        while b < 256:
-            t = trans[s, b]
-            hi = b
-            while hi < 255 and trans[s, hi + 1] == t:
-                hi += 1
-            if t >= 0:
-                out[i, 0] = s
-                out[i, 1] = b
-                out[i, 2] = hi
-                out[i, 3] = t
-                i += 1
-            b = hi + 1
+        lo = 0
+        t = trans[s, 0]
+        for b in range(1, 257):
+            if b == 256 or trans[s, b] != t:
+                if t >= 0:
+                    out[i, 0] = s
+                    out[i, 1] = lo
+                    out[i, 2] = b - 1
+                    out[i, 3] = t
+                    i += 1
+                if b < 256:
+                    lo = b
+                    t = trans[s, b]
     return out
 
 
