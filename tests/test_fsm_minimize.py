@@ -124,3 +124,42 @@ def test_letter_pipeline_products_agree_with_the_regexes(left, right, text):
     assert a.matches(data) == in_a
     assert product(a, b, "and").matches(data) == (in_a and in_b)
     assert product(a, b, "diff").matches(data) == (in_a and not in_b)
+
+
+@st.composite
+def random_reachable_dfas(draw):
+    """A random DFA with calls whose every state is reachable from 0 (through bytes and
+    calls), as subset construction and products hand them to trim: (trans, accept, cs, cd)."""
+    n = draw(st.integers(1, 16))
+    trans = np.full((n, 6), -1, dtype=np.int32)
+    calls = []
+    for s in range(1, n):  # a spanning tree first: each state from an earlier one
+        p = draw(st.integers(0, s - 1))
+        b = draw(st.integers(0, 5))
+        if draw(st.booleans()) or trans[p, b] >= 0:
+            calls.append((p, s))
+        else:
+            trans[p, b] = s
+    for s in range(n):
+        for b in range(6):
+            if trans[s, b] < 0:
+                trans[s, b] = draw(st.integers(-n, n - 1)) if draw(st.booleans()) else -1
+    trans[trans < 0] = -1
+    calls += draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=4))
+    accept = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    cs = np.array([c[0] for c in calls], dtype=np.int32)
+    cd = np.array([c[1] for c in calls], dtype=np.int32)
+    return trans, accept, cs, cd
+
+
+@settings(max_examples=300, deadline=None)
+@given(random_reachable_dfas())
+def test_trim_of_a_reachable_dfa_may_skip_the_forward_pass(dfa):
+    """For DFAs whose every state is reachable, trim's shortcut keeps what the full trim keeps."""
+    trans, accept, cs, cd = dfa
+    full = mink.trim(trans, accept, cs, cd, len(cs))
+    assert np.array_equal(mink.trim(trans, accept, cs, cd, len(cs), True), full)
+    got = mink.reduce(trans, accept, cs, np.zeros(len(cs), np.int32), cd, len(cs), True)
+    want = mink.reduce(trans, accept, cs, np.zeros(len(cs), np.int32), cd, len(cs))
+    for x, y in zip(got, want, strict=True):
+        assert np.array_equal(x, y)

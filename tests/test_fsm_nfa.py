@@ -326,13 +326,19 @@ def test_build_makes_the_reference_nfa(ast):
     assert nfa.n == ref.n
     assert nfa.eps == ref.eps and nfa.edges == ref.edges and nfa.calls == ref.calls
     assert [(b, id(d)) for b, d in nfa.embedded] == [(b, id(d)) for b, d in ref.embedded]
-    eps, edges, calls, emb_trans, emb_off, emb_base = nfa.arrays()
+    eps, edges, calls, runs, run_off, emb = nfa.arrays()
     for got, lst in ((eps, ref.eps), (edges, ref.edges), (calls, ref.calls)):
         assert got.dtype == np.int32 and got.flags.writeable
         assert got.tolist() == lst
-    assert emb_base.tolist() == [b for b, _ in ref.embedded]
-    assert emb_off.tolist() == np.cumsum([0] + [d.n for _, d in ref.embedded]).tolist()
-    assert emb_trans.shape == (int(emb_off[-1]), 256)
+    assert emb.dtype == np.int32 and emb.shape == (2 * len(ref.embedded),)
+    assert emb[0::2].tolist() == [b for b, _ in ref.embedded]
+    # each distinct DFA's runs once, in the order of first embedding
+    distinct = list({id(d): d for _, d in ref.embedded}.values())
+    assert [id(distinct[k]) for k in emb[1::2].tolist()] == [id(d) for _, d in ref.embedded]
+    assert run_off.tolist() == np.cumsum([0] + [len(d.runs()) for d in distinct]).tolist()
+    assert runs.shape == (int(run_off[-1]), 4)
+    for k, d in enumerate(distinct):
+        assert runs[run_off[k] : run_off[k + 1]].tolist() == d.runs().tolist()
 
 
 def _minimal(nfa, start: int, end: int) -> tuple:

@@ -18,42 +18,57 @@ BYTES = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 100, 101, 254, 255])
 
 @st.composite
 def random_flat_nfas(draw):
-    """(n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end) as NFA.arrays() lays
-    them out: the listed states first, then the states of up to two embedded DFAs."""
+    """(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end): the listed states first,
+    then the states of up to three embeddings of up to two distinct DFAs (byte tables in
+    ``tables``; embedding j puts ``tables[emb_dfa[j]]``'s state 0 at ``emb_base[j]``), as
+    NFA.arrays() lays them out but with byte tables for runs."""
     n_list = draw(st.integers(1, 8))
-    blocks = draw(st.lists(st.integers(1, 4), max_size=2))
-    n = n_list + sum(blocks)
+    sizes = draw(st.lists(st.integers(1, 4), max_size=2))
+    emb_dfa = draw(st.lists(st.integers(0, len(sizes) - 1), max_size=3)) if sizes else []
+    n = n_list + sum(sizes[k] for k in emb_dfa)
     state = st.integers(0, n - 1)
     eps = draw(st.lists(st.tuples(state, state), max_size=10))
     edges = []
     for src, a, b, dst in draw(st.lists(st.tuples(state, BYTES, BYTES, state), max_size=14)):
         edges.append((src, min(a, b), max(a, b), dst))
     calls = draw(st.lists(st.tuples(state, st.integers(0, 2), state), max_size=4))
-    rows, off, base = [], [0], []
-    b0 = n_list
-    for k in blocks:
-        for _ in range(k):
-            row = np.full(256, -1, dtype=np.int32)
+    tables = []
+    for k in sizes:
+        table = np.full((k, 256), -1, dtype=np.int32)
+        for row in table:
             for lo, hi, t in draw(st.lists(st.tuples(BYTES, BYTES, st.integers(-1, k - 1)))):
                 row[min(lo, hi) : max(lo, hi) + 1] = t
-            rows.append(row)
-        off.append(off[-1] + k)
+        tables.append(table)
+    base = []
+    b0 = n_list
+    for k in emb_dfa:
         base.append(b0)
-        b0 += k
+        b0 += sizes[k]
     return (
         n,
         np.array(eps, dtype=np.int32).reshape(-1),
         np.array(edges, dtype=np.int32).reshape(-1),
         np.array(calls, dtype=np.int32).reshape(-1),
-        np.array(rows, dtype=np.int32).reshape(len(rows), 256),
-        np.array(off, dtype=np.int64),
+        tables,
         np.array(base, dtype=np.int32),
+        np.array(emb_dfa, dtype=np.int32),
         draw(state),
         draw(state),
     )
 
 
-def reference_dfa(n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end):
+def kernel_arrays(
+    tables: list[np.ndarray], emb_base: np.ndarray, emb_dfa: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(runs, run_off, emb) as NFA.arrays() passes them: the runs of the distinct DFAs' byte
+    tables, and (base, DFA) pairs."""
+    parts = [lk.table_runs(t) for t in tables]
+    runs = np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.int32)
+    run_off = np.cumsum([0] + [len(p) for p in parts]).astype(np.int32)
+    return runs, run_off, np.stack([emb_base, emb_dfa], axis=1).reshape(-1).astype(np.int32)
+
+
+def reference_dfa(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end):
     """Textbook subset construction over bytes, a set standing for its important states (those
     with a byte or call edge, and the end): new sets numbered as a scan of each state's bytes
     in ascending order meets them, then its call labels ascending. (trans, accept, calls as
@@ -62,12 +77,11 @@ def reference_dfa(n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end
     for a, b in eps.reshape(-1, 2).tolist():
         eps_of[a].append(b)
     byte_edges = [tuple(e) for e in edges.reshape(-1, 4).tolist()]
-    for j, b0 in enumerate(emb_base.tolist()):
-        for r in range(int(emb_off[j]), int(emb_off[j + 1])):
-            for byte in range(256):
-                t = int(emb_trans[r, byte])
+    for b0, k in zip(emb_base.tolist(), emb_dfa.tolist(), strict=True):
+        for r, row in enumerate(tables[k].tolist()):
+            for byte, t in enumerate(row):
                 if t >= 0:
-                    byte_edges.append((b0 + r - int(emb_off[j]), byte, byte, b0 + t))
+                    byte_edges.append((b0 + r, byte, byte, b0 + t))
     call_edges = [tuple(c) for c in calls.reshape(-1, 3).tolist()]
     important = {e[0] for e in byte_edges} | {c[0] for c in call_edges} | {end}
 
@@ -108,8 +122,8 @@ def reference_dfa(n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end
 @settings(max_examples=400, deadline=None)
 @given(random_flat_nfas())
 def test_determinize_numbers_states_as_the_byte_construction(nfa):
-    n, eps, edges, calls, emb_trans, emb_off, emb_base, start, end = nfa
-    csr = lk.nfa_csr(n, eps, edges, calls, emb_trans, emb_off, emb_base)
+    n, eps, edges, calls, tables, emb_base, emb_dfa, start, end = nfa
+    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables, emb_base, emb_dfa))
     letter_of, n_letters = csr[9], csr[10]
     got_n, trans, accept, cs, cl, cd, nc = sk.determinize(
         n, *csr[:9], start, end, n_letters, 10_000
@@ -121,3 +135,39 @@ def test_determinize_numbers_states_as_the_byte_construction(nfa):
     assert (
         sorted(zip(cs[:nc].tolist(), cl[:nc].tolist(), cd[:nc].tolist(), strict=True)) == want_calls
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_flat_nfas())
+def test_nfa_csr_keeps_each_states_edges_in_order(nfa):
+    """Per state: the listed edges in list order, then each embedding's runs (by byte) in
+    embedding order, over letters that split no edge."""
+    n, eps, edges, calls, tables, emb_base, emb_dfa, start, end = nfa
+    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables, emb_base, emb_dfa))
+    e_ptr, e_lo, e_hi, e_dst, letter_of = csr[2], csr[3], csr[4], csr[5], csr[9]
+    want: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
+    for src, lo, hi, dst in edges.reshape(-1, 4).tolist():
+        want[src].append((lo, hi, dst))
+    for b0, k in zip(emb_base.tolist(), emb_dfa.tolist(), strict=True):
+        for r, row in enumerate(tables[k].tolist()):
+            b = 0
+            while b < 256:
+                hi = b
+                while hi < 255 and row[hi + 1] == row[b]:
+                    hi += 1
+                if row[b] >= 0:
+                    want[b0 + r].append((b, hi, b0 + row[b]))
+                b = hi + 1
+    for s in range(n):
+        got = list(
+            zip(
+                e_lo[e_ptr[s] : e_ptr[s + 1]].tolist(),
+                e_hi[e_ptr[s] : e_ptr[s + 1]].tolist(),
+                e_dst[e_ptr[s] : e_ptr[s + 1]].tolist(),
+                strict=True,
+            )
+        )
+        assert got == [(letter_of[lo], letter_of[hi], d) for lo, hi, d in want[s]]
+        for lo, hi, _ in want[s]:
+            assert lo == 0 or letter_of[lo - 1] != letter_of[lo]
+            assert hi == 255 or letter_of[hi + 1] != letter_of[hi]

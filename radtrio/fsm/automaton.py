@@ -12,11 +12,11 @@ import contextvars
 import functools
 import struct
 import time
-from dataclasses import dataclass
-from itertools import accumulate
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from radtrio.fsm import letter_kernels as lk
 from radtrio.fsm import minimize_kernels as mink
 from radtrio.fsm import subset_kernels as sk
 from radtrio.types import RequestError
@@ -447,25 +447,32 @@ class NFA:
         return q
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """(eps, edges, calls, emb_trans, emb_off, emb_base) for the kernel, int32."""
+        """(eps, edges, calls, runs, run_off, emb) for the kernel, int32: the runs of each
+        distinct embedded DFA once (cut once per DFA, see :meth:`DFA.runs`), and per
+        embedding the pair (its base state, which distinct DFA)."""
         if self.embedded:
-            emb_trans = np.concatenate([d.trans for _, d in self.embedded], dtype=np.int32)
-            emb_off = np.fromiter(  # np.cumsum of a list converts it first: slower
-                accumulate((d.n for _, d in self.embedded), initial=0),
-                dtype=np.int64,
-                count=len(self.embedded) + 1,
+            index: dict[int, int] = {}  # id of a distinct DFA -> its number
+            tables: list[np.ndarray] = []
+            run_off = [0]
+            emb: list[int] = []
+            for base, d in self.embedded:
+                k = index.get(id(d))
+                if k is None:
+                    k = index[id(d)] = len(tables)
+                    t = d.runs()
+                    tables.append(t)
+                    run_off.append(run_off[-1] + t.shape[0])
+                emb += (base, k)
+            runs = tables[0] if len(tables) == 1 else np.concatenate(tables)
+            return (
+                _int32(self.eps),
+                _int32(self.edges),
+                _int32(self.calls),
+                runs,
+                _int32(run_off),
+                _int32(emb),
             )
-            emb_base = _int32([base for base, _ in self.embedded])
-        else:
-            emb_trans, emb_off, emb_base = _NO_EMBEDDED
-        return (
-            _int32(self.eps),
-            _int32(self.edges),
-            _int32(self.calls),
-            emb_trans,
-            emb_off,
-            emb_base,
-        )
+        return (_int32(self.eps), _int32(self.edges), _int32(self.calls), *_NO_EMBEDDED)
 
 
 def _int32(values: list[int]) -> np.ndarray:
@@ -477,19 +484,30 @@ def _int32(values: list[int]) -> np.ndarray:
 
 
 _NO_EMBEDDED = (
-    np.zeros((0, 256), dtype=np.int32),
-    np.zeros(1, dtype=np.int64),
+    np.zeros((0, 4), dtype=np.int32),
+    np.zeros(1, dtype=np.int32),
     np.zeros(0, dtype=np.int32),
 )
 
 
 @dataclass
 class DFA:
-    """trans[state, byte] -> state or -1; calls[state] = {rule: state}; start is 0."""
+    """trans[state, byte] -> state or -1; calls[state] = {rule: state}; start is 0. The
+    arrays are not changed after construction (``_runs`` caches what is derived from
+    ``trans``)."""
 
     trans: np.ndarray
     accept: np.ndarray
     calls: list[dict[int, int]]
+    _runs: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def runs(self) -> np.ndarray:
+        """The byte table cut into runs, int32 rows ``(src, lo, hi, dst)``
+        (:func:`radtrio.fsm.letter_kernels.table_runs`), computed on the first call: the same
+        DFAs are embedded in many NFAs."""
+        if self._runs is None:
+            self._runs = lk.table_runs(np.ascontiguousarray(self.trans, dtype=np.int32))
+        return self._runs
 
     @property
     def n(self) -> int:

@@ -5,8 +5,12 @@ minimization work on a few dozen columns instead of 256; the result is expanded 
 
 The NFA arrives as flat arrays, the way :class:`radtrio.fsm.automaton.NFA` collects it:
 ``eps`` (src, dst pairs), ``edges`` (src, lo, hi, dst quadruples), ``calls`` (src, label,
-dst triples), and embedded DFAs as their byte tables stacked in ``emb_trans`` (rows
-``emb_off[j]:emb_off[j + 1]`` belong to the DFA whose state 0 is NFA state ``emb_base[j]``).
+dst triples), and embedded DFAs as runs: each distinct DFA's byte table cut once into
+``(src, lo, hi, dst)`` rows in its own state numbers (:func:`table_runs`), stacked in
+``runs`` (rows ``run_off[k]:run_off[k + 1]`` belong to distinct DFA ``k``), and ``emb``
+(base, k) pairs, one per embedding: distinct DFA ``k`` with its state 0 at NFA state
+``base``. The same string and number DFAs recur in many places of a schema; their
+runs are cut once, and an embedding only adds its base to them.
 """
 
 from __future__ import annotations
@@ -76,50 +80,85 @@ def _csr(n, src, cols):
 
 
 @njit(cache=True, nogil=True)
-def nfa_csr(n, eps, edges, calls, emb_trans, emb_off, emb_base):
-    """CSR arrays over letters for :func:`radtrio.fsm.subset_kernels.determinize`:
-    (eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst, letter_of, n_letters)."""
-    # byte edges: the listed ones, then the runs of every embedded DFA row
-    n_emb = 0
-    for j in range(emb_base.shape[0]):
-        for r in range(emb_off[j], emb_off[j + 1]):
-            for b in range(256):
-                t = emb_trans[r, b]
-                if t >= 0 and (b == 0 or emb_trans[r, b - 1] != t):
-                    n_emb += 1
-    n_list = edges.shape[0] // 4
-    m = n_list + n_emb
-    e_src = np.empty(m, dtype=np.int32)
-    e_cols = np.empty((m, 3), dtype=np.int32)
-    listed = edges.reshape(n_list, 4)
-    e_src[:n_list] = listed[:, 0]
-    e_cols[:n_list] = listed[:, 1:]
-    i = n_list
-    for j in range(emb_base.shape[0]):
-        base = emb_base[j]
-        for r in range(emb_off[j], emb_off[j + 1]):
-            b = 0
-            while b < 256:
-                t = emb_trans[r, b]
-                hi = b
-                while hi < 255 and emb_trans[r, hi + 1] == t:
-                    hi += 1
+def table_runs(trans):
+    """The runs of a byte table: int32 rows ``(src, lo, hi, dst)``, one per maximal run of
+    bytes ``lo..hi`` that state ``src`` sends to the same ``dst >= 0``; by state, then byte."""
+    n = trans.shape[0]
+    m = 0
+    for s in range(n):  # branch-free, so that it vectorizes
+        m += trans[s, 0] >= 0
+        for b in range(1, 256):
+            t = trans[s, b]
+            m += (t >= 0) & (t != trans[s, b - 1])
+    out = np.empty((m, 4), dtype=np.int32)
+    i = 0
+    for s in range(n):
+        lo = 0
+        t = trans[s, 0]
+        for b in range(1, 257):
+            if b == 256 or trans[s, b] != t:
                 if t >= 0:
-                    e_src[i] = base + r - emb_off[j]
-                    e_cols[i, 0] = b
-                    e_cols[i, 1] = hi
-                    e_cols[i, 2] = base + t
+                    out[i, 0] = s
+                    out[i, 1] = lo
+                    out[i, 2] = b - 1
+                    out[i, 3] = t
                     i += 1
-                b = hi + 1
+                if b < 256:
+                    lo = b
+                    t = trans[s, b]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def nfa_csr(n, eps, edges, calls, runs, run_off, emb):
+    """CSR arrays over letters for :func:`radtrio.fsm.subset_kernels.determinize`:
+    (eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst, letter_of, n_letters).
+    A state's byte edges keep their order: the listed ones, then the runs of the embeddings
+    (in embedding order, each DFA's runs by state and byte)."""
+    n_list = edges.shape[0] // 4
+    listed = edges.reshape(n_list, 4)
+    # letters: the bounds of the listed edges and of each distinct DFA's runs
     starts = np.zeros(257, dtype=np.bool_)
-    for i in range(m):
-        starts[e_cols[i, 0]] = True
-        starts[e_cols[i, 1] + 1] = True
+    for i in range(n_list):
+        starts[listed[i, 1]] = True
+        starts[listed[i, 2] + 1] = True
+    for i in range(runs.shape[0]):
+        starts[runs[i, 1]] = True
+        starts[runs[i, 2] + 1] = True
     letter_of, n_letters = letters_of_starts(starts)
-    for i in range(m):
-        e_cols[i, 0] = letter_of[e_cols[i, 0]]
-        e_cols[i, 1] = letter_of[e_cols[i, 1]]
-    e_ptr, e_grouped = _csr(n, e_src, e_cols)
+    # edges grouped by source (a counting sort, stable: listed first, then embeddings)
+    e_ptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n_list):
+        e_ptr[listed[i, 0] + 1] += 1
+    for j in range(emb.shape[0] // 2):
+        base = emb[2 * j]
+        k = emb[2 * j + 1]
+        for r in range(run_off[k], run_off[k + 1]):
+            e_ptr[base + runs[r, 0] + 1] += 1
+    for s in range(n):
+        e_ptr[s + 1] += e_ptr[s]
+    m = e_ptr[n]
+    fill = e_ptr[:n].copy()
+    e_lo = np.empty(m, dtype=np.int32)
+    e_hi = np.empty(m, dtype=np.int32)
+    e_dst = np.empty(m, dtype=np.int32)
+    for i in range(n_list):
+        s = listed[i, 0]
+        q = fill[s]
+        fill[s] = q + 1
+        e_lo[q] = letter_of[listed[i, 1]]
+        e_hi[q] = letter_of[listed[i, 2]]
+        e_dst[q] = listed[i, 3]
+    for j in range(emb.shape[0] // 2):
+        base = emb[2 * j]
+        k = emb[2 * j + 1]
+        for r in range(run_off[k], run_off[k + 1]):
+            s = base + runs[r, 0]
+            q = fill[s]
+            fill[s] = q + 1
+            e_lo[q] = letter_of[runs[r, 1]]
+            e_hi[q] = letter_of[runs[r, 2]]
+            e_dst[q] = base + runs[r, 3]
     pairs = eps.reshape(eps.shape[0] // 2, 2)
     eps_ptr, eps_grouped = _csr(n, pairs[:, 0].copy(), pairs[:, 1].copy())
     triples = calls.reshape(calls.shape[0] // 3, 3)
@@ -128,9 +167,9 @@ def nfa_csr(n, eps, edges, calls, emb_trans, emb_off, emb_base):
         eps_ptr,
         eps_grouped,
         e_ptr,
-        np.ascontiguousarray(e_grouped[:, 0]),
-        np.ascontiguousarray(e_grouped[:, 1]),
-        np.ascontiguousarray(e_grouped[:, 2]),
+        e_lo,
+        e_hi,
+        e_dst,
         c_ptr,
         np.ascontiguousarray(c_grouped[:, 0]),
         np.ascontiguousarray(c_grouped[:, 1]),

@@ -14,9 +14,12 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def trim(trans, accept, cs, cd, n_calls):
+def trim(trans, accept, cs, cd, n_calls, all_reachable=False):
     """States that are reachable from 0 and can reach an accepting state: (keep mask).
-    Returns an all-False mask when the start state itself is dead."""
+    Returns an all-False mask when the start state itself is dead. ``all_reachable``: the
+    caller knows every state is reachable from 0 (through bytes and calls), as subset
+    construction and products make them; then the live states are the answer (a path from 0
+    to a live state runs through live states only) and the forward pass is skipped."""
     n = trans.shape[0]
     n_letters = trans.shape[1]
     # reverse edges (deduplicated per source row)
@@ -64,6 +67,8 @@ def trim(trans, accept, cs, cd, n_calls):
     reach = np.zeros(n, dtype=np.bool_)
     if not live[0]:
         return reach
+    if all_reachable:
+        return live
     # forward reachability through live states (call edges by source)
     reach[0] = True
     stack[0] = 0
@@ -351,13 +356,14 @@ def call_table(n, cs, cl, cd, n_calls):
 
 
 @njit(cache=True, nogil=True)
-def reduce(trans, accept, cs, cl, cd, n_calls):
+def reduce(trans, accept, cs, cl, cd, n_calls, all_reachable=False):
     """Trim, then minimize. Returns ``(trans, accept, cs, cl, cd, n_calls)`` of the minimal
     DFA: states in BFS order from the start, call edges grouped by state with labels
-    ascending. A DFA whose start cannot reach acceptance becomes one dead state."""
+    ascending. A DFA whose start cannot reach acceptance becomes one dead state.
+    ``all_reachable``: every state is known to be reachable from 0 (see :func:`trim`)."""
     n = trans.shape[0]
     n_letters = trans.shape[1]
-    keep = trim(trans, accept, cs, cd, n_calls)
+    keep = trim(trans, accept, cs, cd, n_calls, all_reachable)
     if not keep[0]:
         z = np.zeros(0, dtype=np.int32)
         return np.full((1, n_letters), -1, dtype=np.int32), np.zeros(1, dtype=np.bool_), z, z, z, 0

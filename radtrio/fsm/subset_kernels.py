@@ -388,12 +388,12 @@ def product(ta, aa, tb, ab, diff, max_states):
 
 
 @njit(cache=True, nogil=True)
-def minimal_dfa(n_nfa, eps, edges, calls, emb_trans, emb_off, emb_base, start, end, max_states):
+def minimal_dfa(n_nfa, eps, edges, calls, runs, run_off, emb, start, end, max_states):
     """The minimal DFA of a flat NFA (see :mod:`radtrio.fsm.letter_kernels`): letters,
     :func:`determinize`, trim and minimize, back to bytes. Returns (n, trans, accept,
     call_src, call_lab, call_dst, n_calls); n == TOO_LARGE as for :func:`determinize`."""
     eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst, letter_of, n_letters = nfa_csr(
-        n_nfa, eps, edges, calls, emb_trans, emb_off, emb_base
+        n_nfa, eps, edges, calls, runs, run_off, emb
     )
     n, trans, accept, cs, cl, cd, nc = determinize(
         n_nfa,
@@ -414,8 +414,9 @@ def minimal_dfa(n_nfa, eps, edges, calls, emb_trans, emb_off, emb_base, start, e
     if n == TOO_LARGE:
         z = np.zeros(0, dtype=np.int32)
         return TOO_LARGE, np.zeros((0, 256), dtype=np.int32), accept, z, z, z, 0
+    # every state of the subset construction is reachable from the start
     trans, accept, cs, cl, cd, nc = reduce(
-        np.ascontiguousarray(trans), accept.copy(), cs, cl, cd, nc
+        np.ascontiguousarray(trans), accept.copy(), cs, cl, cd, nc, True
     )
     return trans.shape[0], to_bytes(trans, letter_of), accept, cs, cl, cd, nc
 
@@ -440,5 +441,6 @@ def minimal_product(ta, aa, tb, ab, diff, max_states):
     if n == TOO_LARGE:
         return TOO_LARGE, np.zeros((0, 256), dtype=np.int32), acc
     z = np.zeros(0, dtype=np.int32)
-    trans, acc, _, _, _, _ = reduce(np.ascontiguousarray(trans), acc.copy(), z, z, z, 0)
+    # every state of the product is reachable from (0, 0)
+    trans, acc, _, _, _, _ = reduce(np.ascontiguousarray(trans), acc.copy(), z, z, z, 0, True)
     return trans.shape[0], to_bytes(trans, letter_of), acc
