@@ -12,7 +12,9 @@ import contextvars
 import functools
 import struct
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -213,7 +215,7 @@ class NFA:
             if known is None:
                 if any(d.calls):
                     raise ValueError("cannot embed a DFA with calls")
-                known = self._embeddable[id(d)] = (d.n, np.flatnonzero(d.accept).tolist())
+                known = self._embeddable[id(d)] = (d.n, d.accepting())
             size, accepting = known
             base = self.n
             e = base + size
@@ -492,14 +494,21 @@ _NO_EMBEDDED = (
 
 @dataclass
 class DFA:
-    """trans[state, byte] -> state or -1; calls[state] = {rule: state}; start is 0. The
-    arrays are not changed after construction (``_runs`` caches what is derived from
-    ``trans``)."""
+    """trans[state, byte] -> state or -1; calls[state] = {rule: state} (a state without
+    calls may hold the shared empty :data:`NO_CALLS`); start is 0. The arrays are not changed
+    after construction (``_runs`` and ``_accepting`` cache what is derived from them)."""
 
     trans: np.ndarray
     accept: np.ndarray
-    calls: list[dict[int, int]]
+    calls: list[Mapping[int, int]]
     _runs: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _accepting: list[int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def accepting(self) -> list[int]:
+        """The accepting states, ascending (computed on the first call, like :meth:`runs`)."""
+        if self._accepting is None:
+            self._accepting = np.flatnonzero(self.accept).tolist()
+        return self._accepting
 
     def runs(self) -> np.ndarray:
         """The byte table cut into runs, int32 rows ``(src, lo, hi, dst)``
@@ -525,12 +534,20 @@ class DFA:
         return self.trans[state] >= 0
 
 
-def _calls_of(n: int, cs: np.ndarray, cl: np.ndarray, cd: np.ndarray) -> list[dict[int, int]]:
+# the calls of a state without any: one read-only empty mapping shared by every such state
+# (a dict per state cost about 1% of a compile to make and to free)
+NO_CALLS: Mapping[int, int] = MappingProxyType({})
+
+
+def _calls_of(n: int, cs: np.ndarray, cl: np.ndarray, cd: np.ndarray) -> list[Mapping[int, int]]:
     """``DFA.calls`` of ``n`` states from the kernel's call edges (src, label, dst)."""
-    calls: list[dict[int, int]] = [{} for _ in range(n)]
+    calls: list[Mapping[int, int]] = [NO_CALLS] * n
     if len(cs):
         for s, lab, t in zip(cs.tolist(), cl.tolist(), cd.tolist(), strict=True):
-            calls[s][lab] = t
+            own = calls[s]
+            if own is NO_CALLS:
+                own = calls[s] = {}
+            own[lab] = t  # type: ignore[index]
     return calls
 
 
