@@ -246,28 +246,22 @@ class NFA:
 
     def _rep(self, node) -> tuple[int, int]:
         """``("rep", child, lo, hi)``: ``lo`` copies of the child in a row, then either a loop
-        (``hi`` None) or ``hi - lo`` optional copies, each of which may end the repetition."""
+        (``hi`` None: the last copy's end leads back to its start, or with ``lo`` 0 one
+        optional copy that does) or ``hi - lo`` optional copies, each of which may end the
+        repetition."""
         _, child, lo, hi = node
         eps = self.eps
         build = self.build
         s = cur = self.n
         self.n = s + 1
-        if hi is None and lo > 0:
-            # X{lo,}: lo - 1 copies, then one whose end also leads back to its start
-            for _ in range(lo - 1):
-                cs, ce = build(child)
-                eps += (cur, cs)
-                cur = ce
-                self._check_size()
-            cs, ce = build(child)
-            eps += (cur, cs, ce, cs)
-            self._check_size()
-            return s, ce
         for _ in range(lo):
             cs, ce = build(child)
             eps += (cur, cs)
             cur = ce
             self._check_size()
+        if hi is None and lo > 0:  # X{lo,}: the last copy also leads back to its own start
+            eps += (ce, cs)
+            return s, ce
         if hi is None:
             cs, ce = build(child)
             e = self.n

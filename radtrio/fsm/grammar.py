@@ -241,7 +241,7 @@ class GrammarBuilder:
                     call_states += nz
                     call_counts += map(len, ds)
                     callees += chain.from_iterable(ds)
-                    rets += chain.from_iterable(map(dict.values, ds))
+                    rets += chain.from_iterable(m.values() for m in ds)
                 meta.append((mk.KIND_DFA, o, total, -1, -1, -1, -1, 0, 0, 0, len(nz)))
                 continue
             lo = {}
