@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from radtrio.fsm import minimize_kernels as mink
 from radtrio.fsm.automaton import compile_ast, minimize, product
 from radtrio.fsm.json_schema import key_any_dfa
 from radtrio.fsm.literal_sets import without_literals
@@ -34,6 +35,7 @@ def test_keys_except_names_equal_the_product(names):
     quoted = [json.dumps(n, ensure_ascii=False) for n in names]
     direct = without_literals(key_any_dfa(), [q.encode() for q in quoted])
     assert _same(direct, product(key_any_dfa(), _lits(quoted), "diff"))
+    assert _no_dead_reachable_state(direct)
 
 
 @settings(max_examples=80, deadline=None)
@@ -48,9 +50,26 @@ def test_any_dfa_minus_words_equals_the_product(regex, words):
     assert _same(direct, expected)
     for w in words:
         assert not direct.matches(w.encode())
+    assert _no_dead_reachable_state(direct)
+
+
+def _no_dead_reachable_state(d) -> bool:
+    """Every state the start reaches can still reach acceptance (a removed literal must not
+    leave a dead end the subset construction would carry along)."""
+    trans = np.ascontiguousarray(d.trans, dtype=np.int32)
+    z = np.zeros(0, dtype=np.int32)
+    keep = mink.trim(trans, d.accept.astype(bool), z, z, 0)
+    seen, stack = {0}, [0]
+    while stack:
+        for t in set(trans[stack.pop()].tolist()) - {-1}:
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return all(keep[s] for s in seen)
 
 
 def test_removing_a_name_keeps_its_extensions_and_prefixes():
     d = without_literals(key_any_dfa(), [b'"ab"'])
     assert not d.matches(b'"ab"')
     assert d.matches(b'"a"') and d.matches(b'"abc"') and d.matches(b'""')
+    assert _no_dead_reachable_state(d)

@@ -6,7 +6,8 @@ subset construction and minimization of the name set and then a product: about 1
 schema on these machines, a large share of a median schema's compile. Here the same language
 comes from one pass over the names' bytes: each trie node rides along the state the DFA reaches
 on that prefix, and a byte that leaves the trie drops to the DFA's own copy of the next state.
-The result is not minimized (callers embed it in a larger automaton that is).
+The result is not minimized (callers embed it in a larger automaton that is), but it has no
+dead state that the start reaches.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def _trie_table(trans, accept, data, offsets):
     first_child = np.full(cap, -1, dtype=np.int32)
     next_sibling = np.full(cap, -1, dtype=np.int32)
     label = np.zeros(cap, dtype=np.int32)  # the byte into each node
+    parent = np.zeros(cap, dtype=np.int32)
     ends = np.zeros(cap, dtype=np.bool_)
     node_state[0] = 0
     m = 1
@@ -70,6 +72,7 @@ def _trie_table(trans, accept, data, offsets):
                 m += 1
                 node_state[c] = s
                 label[c] = b
+                parent[c] = node
                 next_sibling[c] = first_child[node]
                 first_child[node] = c
             node = c
@@ -90,4 +93,19 @@ def _trie_table(trans, accept, data, offsets):
         while c >= 0:
             out[node, label[c]] = c
             c = next_sibling[c]
+    # a removed literal that the DFA cannot extend ends in a dead node (the closing quote of
+    # a key): cut the edges into such nodes, children first (they are numbered after their
+    # parents), so the table has no dead state the subset construction would carry along
+    live = np.zeros(m, dtype=np.bool_)
+    for node in range(m - 1, -1, -1):
+        if acc[node]:
+            live[node] = True
+            continue
+        for b in range(256):
+            t = out[node, b]
+            if t >= m or (t >= 0 and live[t]):
+                live[node] = True
+                break
+        if not live[node] and node > 0:
+            out[parent[node], label[node]] = -1
     return out, acc
