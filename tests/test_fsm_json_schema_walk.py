@@ -1,19 +1,20 @@
 """The schema compiler's AST walks (``_call_or_size`` and ``_has_call``) give the answers of
 the separate walks they replaced, kept here as the reference: whether an AST calls a rule,
 and its node count up to a cap, on random ASTs of every node kind, asked of every subtree
-in turn with one memo as ``SchemaCompiler.value`` does. ``N_lit`` (shared set nodes for
-short texts) builds the AST it built before, in a fresh cat each time."""
+in turn with one memo as ``SchemaCompiler.value`` does. ``N_lit`` builds the AST it built
+before; an ASCII literal's children also hold its bytes and cannot be changed."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radtrio.fsm.json_keys import some_asts
 from radtrio.fsm.json_schema import _COMPOUND, _call_or_size, _has_call
-from radtrio.fsm.regex_parser import N_lit
+from radtrio.fsm.regex_parser import LitChars, N_lit
 from tests.test_fsm_nfa import ASTS
 
 
@@ -108,4 +109,20 @@ def test_n_lit_builds_the_former_ast(text):
     expect = ("cat", [("set", [(ord(c), ord(c))]) for c in text])
     first, second = N_lit(text), N_lit(text)
     assert first == expect and second == expect
-    assert first[1] is not second[1]  # callers may add to their own cat
+    if not text.isascii():
+        assert type(first[1]) is list and first[1] is not second[1]  # a fresh cat each
+        return
+    # an ASCII literal knows its bytes, and cannot be changed (a short one is shared)
+    assert type(first[1]) is LitChars and first[1].data == text.encode()
+    assert (first is second) == (len(text) <= 64)
+    for change in (
+        lambda c: c.append(("set", [(97, 97)])),
+        lambda c: c.extend([]),
+        lambda c: c.__setitem__(0, ("set", [(97, 97)])),
+        lambda c: c.__iadd__([]),
+        lambda c: c.pop(),
+    ):
+        with pytest.raises(TypeError):
+            change(first[1])
+    assert first == expect
+    assert type(first[1][:-1]) is list  # a slice is an ordinary cat's children

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from radtrio.fsm import automaton
 from radtrio.fsm import subset_kernels as sk
 from radtrio.fsm.automaton import NFA, AutomatonTooLarge, compile_ast, utf8_sequences
+from radtrio.fsm.regex_parser import N_lit
 
 
 class RefNFA:
@@ -273,6 +274,8 @@ def _leaf() -> st.SearchStrategy:
         ),
         st.integers(0, 5).map(lambda k: ("call", k)),
         st.sampled_from(_DFAS).map(lambda d: ("dfa", d)),
+        # literals: an ASCII one is a chain the builder lays out on its own (NFA.literals)
+        st.text(alphabet='ab":,é', max_size=4).map(N_lit),
     )
 
 
@@ -324,12 +327,21 @@ def test_build_makes_the_reference_nfa(ast):
     nfa = NFA()
     assert nfa.build(ast) == want
     assert nfa.n == ref.n
-    assert nfa.eps == ref.eps and nfa.edges == ref.edges and nfa.calls == ref.calls
+    assert nfa.eps == ref.eps and nfa.calls == ref.calls
+    # the reference lists every byte edge; the builder keeps ASCII literals as chains, whose
+    # states have no other byte edge: per source state, the same edges in the same order
+    chains = []
+    for first, data in nfa.literals:
+        chains += [v for j, b in enumerate(data) for v in (first + j, b, b, first + j + 1)]
+    assert _by_source(nfa.edges + chains) == _by_source(ref.edges)
+    assert not set(_by_source(nfa.edges)) & set(_by_source(chains))
     assert [(b, id(d)) for b, d in nfa.embedded] == [(b, id(d)) for b, d in ref.embedded]
-    eps, edges, calls, runs, run_off, emb = nfa.arrays()
-    for got, lst in ((eps, ref.eps), (edges, ref.edges), (calls, ref.calls)):
+    eps, edges, lits, lit_data, calls, runs, run_off, emb = nfa.arrays()
+    for got, lst in ((eps, ref.eps), (edges, nfa.edges), (calls, ref.calls)):
         assert got.dtype == np.int32 and got.flags.writeable
         assert got.tolist() == lst
+    assert lits.tolist() == [v for first, data in nfa.literals for v in (first, len(data))]
+    assert lit_data.dtype == np.uint8 and lit_data.tobytes() == b"".join(d for _, d in nfa.literals)
     assert emb.dtype == np.int32 and emb.shape == (2 * len(ref.embedded),)
     assert emb[0::2].tolist() == [b for b, _ in ref.embedded]
     # each distinct DFA's runs once, in the order of first embedding
@@ -339,6 +351,14 @@ def test_build_makes_the_reference_nfa(ast):
     assert runs.shape == (int(run_off[-1]), 4)
     for k, d in enumerate(distinct):
         assert runs[run_off[k] : run_off[k + 1]].tolist() == d.runs().tolist()
+
+
+def _by_source(edges: list[int]) -> dict[int, list[tuple[int, int, int]]]:
+    """Flat (src, lo, hi, dst) edges as each source state's (lo, hi, dst) list, in order."""
+    out: dict[int, list[tuple[int, int, int]]] = {}
+    for k in range(0, len(edges), 4):
+        out.setdefault(edges[k], []).append((edges[k + 1], edges[k + 2], edges[k + 3]))
+    return out
 
 
 def _minimal(nfa, start: int, end: int) -> tuple:

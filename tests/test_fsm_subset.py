@@ -1,7 +1,8 @@
 """Subset construction (numba, :func:`radtrio.fsm.subset_kernels.determinize` over the
 letters of :func:`radtrio.fsm.letter_kernels.nfa_csr`) gives the DFA, state numbering
 included, of the textbook construction written here in plain Python over single bytes: on
-random flat NFAs with overlapping byte ranges, epsilon edges, calls and embedded DFAs."""
+random flat NFAs with overlapping byte ranges, epsilon edges, literal chains, calls and
+embedded DFAs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radtrio.fsm import letter_kernels as lk
+from radtrio.fsm import minimize_kernels as mink
 from radtrio.fsm import subset_kernels as sk
 
 # a few bytes at both ends and in the middle, so that ranges overlap and letters form
@@ -18,11 +20,18 @@ BYTES = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 100, 101, 254, 255])
 
 @st.composite
 def random_flat_nfas(draw):
-    """(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end): the listed states first,
-    then the states of up to three embeddings of up to two distinct DFAs (byte tables in
-    ``tables``; embedding j puts ``tables[emb_dfa[j]]``'s state 0 at ``emb_base[j]``), as
-    NFA.arrays() lays them out but with byte tables for runs."""
+    """(n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end): the
+    listed states first, then up to two literal chains (``lits``: first state, length; each
+    over fresh states and one more for its end), then the states of up to three embeddings
+    of up to two distinct DFAs (byte tables in ``tables``; embedding j puts
+    ``tables[emb_dfa[j]]``'s state 0 at ``emb_base[j]``), as NFA.arrays() lays them out
+    but with byte tables for runs."""
     n_list = draw(st.integers(1, 8))
+    words = draw(st.lists(st.lists(BYTES, max_size=3), max_size=2))
+    lits = []
+    for w in words:
+        lits += (n_list, len(w))
+        n_list += len(w) + 1
     sizes = draw(st.lists(st.integers(1, 4), max_size=2))
     emb_dfa = draw(st.lists(st.integers(0, len(sizes) - 1), max_size=3)) if sizes else []
     n = n_list + sum(sizes[k] for k in emb_dfa)
@@ -48,6 +57,8 @@ def random_flat_nfas(draw):
         n,
         np.array(eps, dtype=np.int32).reshape(-1),
         np.array(edges, dtype=np.int32).reshape(-1),
+        np.array(lits, dtype=np.int32),
+        np.array([b for w in words for b in w], dtype=np.uint8),
         np.array(calls, dtype=np.int32).reshape(-1),
         tables,
         np.array(base, dtype=np.int32),
@@ -68,7 +79,18 @@ def kernel_arrays(
     return runs, run_off, np.stack([emb_base, emb_dfa], axis=1).reshape(-1).astype(np.int32)
 
 
-def reference_dfa(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end):
+def literal_edges(lits: np.ndarray, lit_data: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The byte edges of the literal chains, (src, byte, byte, src + 1)."""
+    out, pos = [], 0
+    for first, length in lits.reshape(-1, 2).tolist():
+        for j in range(length):
+            b = int(lit_data[pos])
+            pos += 1
+            out.append((first + j, b, b, first + j + 1))
+    return out
+
+
+def reference_dfa(n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end):
     """Textbook subset construction over bytes, a set standing for its important states (those
     with a byte or call edge, and the end): new sets numbered as a scan of each state's bytes
     in ascending order meets them, then its call labels ascending. (trans, accept, calls as
@@ -77,6 +99,7 @@ def reference_dfa(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end):
     for a, b in eps.reshape(-1, 2).tolist():
         eps_of[a].append(b)
     byte_edges = [tuple(e) for e in edges.reshape(-1, 4).tolist()]
+    byte_edges += literal_edges(lits, lit_data)
     for b0, k in zip(emb_base.tolist(), emb_dfa.tolist(), strict=True):
         for r, row in enumerate(tables[k].tolist()):
             for byte, t in enumerate(row):
@@ -122,8 +145,10 @@ def reference_dfa(n, eps, edges, calls, tables, emb_base, emb_dfa, start, end):
 @settings(max_examples=400, deadline=None)
 @given(random_flat_nfas())
 def test_determinize_numbers_states_as_the_byte_construction(nfa):
-    n, eps, edges, calls, tables, emb_base, emb_dfa, start, end = nfa
-    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables, emb_base, emb_dfa))
+    n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end = nfa
+    csr = lk.nfa_csr(
+        n, eps, edges, lits, lit_data, calls, *kernel_arrays(tables, emb_base, emb_dfa)
+    )
     letter_of, n_letters = csr[9], csr[10]
     got_n, trans, accept, cs, cl, cd, nc = sk.determinize(
         n, *csr[:9], start, end, n_letters, 10_000
@@ -140,13 +165,15 @@ def test_determinize_numbers_states_as_the_byte_construction(nfa):
 @settings(max_examples=200, deadline=None)
 @given(random_flat_nfas())
 def test_nfa_csr_keeps_each_states_edges_in_order(nfa):
-    """Per state: the listed edges in list order, then each embedding's runs (by byte) in
-    embedding order, over letters that split no edge."""
-    n, eps, edges, calls, tables, emb_base, emb_dfa, start, end = nfa
-    csr = lk.nfa_csr(n, eps, edges, calls, *kernel_arrays(tables, emb_base, emb_dfa))
+    """Per state: the listed edges in list order, then the literal chains' edges, then each
+    embedding's runs (by byte) in embedding order, over letters that split no edge."""
+    n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end = nfa
+    csr = lk.nfa_csr(
+        n, eps, edges, lits, lit_data, calls, *kernel_arrays(tables, emb_base, emb_dfa)
+    )
     e_ptr, e_lo, e_hi, e_dst, letter_of = csr[2], csr[3], csr[4], csr[5], csr[9]
     want: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
-    for src, lo, hi, dst in edges.reshape(-1, 4).tolist():
+    for src, lo, hi, dst in edges.reshape(-1, 4).tolist() + literal_edges(lits, lit_data):
         want[src].append((lo, hi, dst))
     for b0, k in zip(emb_base.tolist(), emb_dfa.tolist(), strict=True):
         for r, row in enumerate(tables[k].tolist()):
@@ -171,3 +198,56 @@ def test_nfa_csr_keeps_each_states_edges_in_order(nfa):
         for lo, hi, _ in want[s]:
             assert lo == 0 or letter_of[lo - 1] != letter_of[lo]
             assert hi == 255 or letter_of[hi + 1] != letter_of[hi]
+
+
+def reference_all_live(
+    n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end
+) -> bool:
+    """Whether the start and every target of a byte or call edge reach the end, by a
+    backward search over single-byte edges."""
+    pred: list[set[int]] = [set() for _ in range(n)]
+    seeds = {start}
+    for a, b in eps.reshape(-1, 2).tolist():
+        pred[b].add(a)
+    for s, _, _, d in edges.reshape(-1, 4).tolist() + literal_edges(lits, lit_data):
+        pred[d].add(s)
+        seeds.add(d)
+    for s, _, d in calls.reshape(-1, 3).tolist():
+        pred[d].add(s)
+        seeds.add(d)
+    for b0, k in zip(emb_base.tolist(), emb_dfa.tolist(), strict=True):
+        for r, row in enumerate(tables[k].tolist()):
+            for t in row:
+                if t >= 0:
+                    pred[b0 + t].add(b0 + r)
+                    seeds.add(b0 + t)
+    live, stack = {end}, [end]
+    while stack:
+        for p in pred[stack.pop()]:
+            if p not in live:
+                live.add(p)
+                stack.append(p)
+    return seeds <= live
+
+
+@settings(max_examples=400, deadline=None)
+@given(random_flat_nfas())
+def test_an_nfa_without_dead_seeds_determinizes_to_live_states(nfa):
+    """all_live agrees with a backward search; when it holds, trim of the subset construction
+    keeps every state (so minimal_dfa may skip it), and minimal_dfa's result is the one of a
+    full trim then minimize either way."""
+    n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end = nfa
+    arrays = kernel_arrays(tables, emb_base, emb_dfa)
+    csr = lk.nfa_csr(n, eps, edges, lits, lit_data, calls, *arrays)
+    live = sk.all_live(n, csr[0], csr[1], csr[2], csr[5], csr[6], csr[8], start, end)
+    assert live == reference_all_live(*nfa)
+    got_n, trans, accept, cs, cl, cd, nc = sk.determinize(n, *csr[:9], start, end, csr[10], 10_000)
+    trans = np.ascontiguousarray(trans)
+    if live:
+        assert mink.trim(trans, accept, cs, cd, nc).all()
+    want = mink.reduce(trans, accept.copy(), cs, cl, cd, nc)
+    got = sk.minimal_dfa(n, eps, edges, lits, lit_data, calls, *arrays, start, end, 10_000)
+    assert got[0] == want[0].shape[0]
+    assert np.array_equal(got[1], lk.to_bytes(want[0], csr[9]))
+    for x, y in zip(got[2:], want[1:], strict=True):
+        assert np.array_equal(x, y)

@@ -21,6 +21,7 @@ import numpy as np
 from radtrio.fsm import letter_kernels as lk
 from radtrio.fsm import minimize_kernels as mink
 from radtrio.fsm import subset_kernels as sk
+from radtrio.fsm.regex_parser import LitChars
 from radtrio.types import RequestError
 
 MAX_DFA_STATES = 200_000
@@ -112,6 +113,9 @@ class NFA:
         self.eps: list[int] = []  # src, dst, src, dst, ...
         self.edges: list[int] = []  # src, lo, hi, dst, ...
         self.calls: list[int] = []  # src, label, dst, ...
+        # (first state, bytes): a chain of fresh states, byte i from state first + i to the
+        # next (laid out as edges by :meth:`arrays`; its states have no other byte edges)
+        self.literals: list[tuple[int, bytes]] = []
         self.embedded: list[tuple[int, DFA]] = []  # (NFA state of the DFA's start, DFA)
         # id of an embedded DFA (alive in self.embedded) -> (its states, its accepting states)
         self._embeddable: dict[int, tuple[int, list[int]]] = {}
@@ -132,6 +136,14 @@ class NFA:
         has no outgoing edges yet."""
         kind = node[0]
         if kind == "cat":
+            children = node[1]
+            if type(children) is LitChars:  # an ASCII literal: a chain of byte edges
+                s = self.n
+                end = s + len(children.data)
+                self.n = end + 1
+                self._check_size()
+                self.literals.append((s, children.data))
+                return s, end
             # a fragment's end state has no outgoing edges yet, so a set or a literal byte
             # steps straight out of it, without a state and an epsilon edge of its own
             # (n counts the states here and goes back to self.n around the calls that make some)
@@ -139,7 +151,6 @@ class NFA:
             edges = self.edges
             s = cur = n = self.n
             n += 1
-            children = node[1]
             skip_next = False
             for i, child in enumerate(children):
                 if skip_next:
@@ -443,9 +454,11 @@ class NFA:
         return q
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """(eps, edges, calls, runs, run_off, emb) for the kernel, int32: the runs of each
-        distinct embedded DFA once (cut once per DFA, see :meth:`DFA.runs`), and per
-        embedding the pair (its base state, which distinct DFA)."""
+        """(eps, edges, lits, lit_data, calls, runs, run_off, emb) for the kernel, int32 but
+        the literals' bytes (uint8, read-only): the literal chains as (first state, length)
+        pairs over their concatenated bytes, the runs of each distinct embedded DFA once
+        (cut once per DFA, see :meth:`DFA.runs`), and per embedding the pair (its base
+        state, which distinct DFA)."""
         if self.embedded:
             index: dict[int, int] = {}  # id of a distinct DFA -> its number
             tables: list[np.ndarray] = []
@@ -463,12 +476,30 @@ class NFA:
             return (
                 _int32(self.eps),
                 _int32(self.edges),
+                *self._literal_arrays(),
                 _int32(self.calls),
                 runs,
                 _int32(run_off),
                 _int32(emb),
             )
-        return (_int32(self.eps), _int32(self.edges), _int32(self.calls), *_NO_EMBEDDED)
+        return (
+            _int32(self.eps),
+            _int32(self.edges),
+            *self._literal_arrays(),
+            _int32(self.calls),
+            *_NO_EMBEDDED,
+        )
+
+    def _literal_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lits, lit_data) of :attr:`literals` for the kernel (see
+        :mod:`radtrio.fsm.letter_kernels`)."""
+        literals = self.literals
+        if not literals:
+            return _NO_LITERALS
+        return (
+            _int32([v for s, d in literals for v in (s, len(d))]),
+            np.frombuffer(b"".join([d for _, d in literals]), dtype=np.uint8),
+        )
 
 
 def _int32(values: list[int]) -> np.ndarray:
@@ -479,6 +510,8 @@ def _int32(values: list[int]) -> np.ndarray:
     return out
 
 
+# read-only like the bytes of real literals, so that the kernel sees one array type
+_NO_LITERALS = (np.zeros(0, dtype=np.int32), np.frombuffer(b"", dtype=np.uint8))
 _NO_EMBEDDED = (
     np.zeros((0, 4), dtype=np.int32),
     np.zeros(1, dtype=np.int32),

@@ -51,6 +51,7 @@ from radtrio.fsm.json_keys import (
 from radtrio.fsm.literal_sets import without_literals
 from radtrio.fsm.regex_parser import (
     EMPTY,
+    LitChars,
     N_alt,
     N_cat,
     N_lit,
@@ -1915,6 +1916,8 @@ def _call_or_size(node, cap: int, memo: dict[int, tuple[Any, int]]) -> int:
     kind = node[0]
     if kind not in _COMPOUND:
         return -1 if kind == "call" else 1
+    if type(node[1]) is LitChars:  # a literal's cat: one leaf per character
+        return min(cap, 1 + len(node[1]))
     key = id(node)
     hit = memo.get(key)
     if hit is not None and hit[0] is node:

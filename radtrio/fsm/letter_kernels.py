@@ -4,8 +4,10 @@ minimization work on a few dozen columns instead of 256; the result is expanded 
 ``trans[state, byte]`` table in the same call.
 
 The NFA arrives as flat arrays, the way :class:`radtrio.fsm.automaton.NFA` collects it:
-``eps`` (src, dst pairs), ``edges`` (src, lo, hi, dst quadruples), ``calls`` (src, label,
-dst triples), and embedded DFAs as runs: each distinct DFA's byte table cut once into
+``eps`` (src, dst pairs), ``edges`` (src, lo, hi, dst quadruples), literal chains as ``lits``
+(first state, length pairs) over the concatenated bytes ``lit_data`` (literal ``i``'s byte
+``j`` leads from state ``first + j`` to the next), ``calls`` (src, label, dst triples), and
+embedded DFAs as runs: each distinct DFA's byte table cut once into
 ``(src, lo, hi, dst)`` rows in its own state numbers (:func:`table_runs`), stacked in
 ``runs`` (rows ``run_off[k]:run_off[k + 1]`` belong to distinct DFA ``k``), and ``emb``
 (base, k) pairs, one per embedding: distinct DFA ``k`` with its state 0 at NFA state
@@ -110,26 +112,36 @@ def table_runs(trans):
 
 
 @njit(cache=True, nogil=True)
-def nfa_csr(n, eps, edges, calls, runs, run_off, emb):
+def nfa_csr(n, eps, edges, lits, lit_data, calls, runs, run_off, emb):
     """CSR arrays over letters for :func:`radtrio.fsm.subset_kernels.determinize`:
     (eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst, letter_of, n_letters).
-    A state's byte edges keep their order: the listed ones, then the runs of the embeddings
-    (in embedding order, each DFA's runs by state and byte)."""
+    A state's byte edges keep their order: the listed ones, then the literal chains', then
+    the runs of the embeddings (in embedding order, each DFA's runs by state and byte)."""
     n_list = edges.shape[0] // 4
     listed = edges.reshape(n_list, 4)
-    # letters: the bounds of the listed edges and of each distinct DFA's runs
+    n_lits = lits.shape[0] // 2
+    # letters: the bounds of the listed edges, of the literals' bytes and of each distinct
+    # DFA's runs
     starts = np.zeros(257, dtype=np.bool_)
     for i in range(n_list):
         starts[listed[i, 1]] = True
         starts[listed[i, 2] + 1] = True
+    for j in range(lit_data.shape[0]):
+        starts[lit_data[j]] = True
+        starts[lit_data[j] + 1] = True
     for i in range(runs.shape[0]):
         starts[runs[i, 1]] = True
         starts[runs[i, 2] + 1] = True
     letter_of, n_letters = letters_of_starts(starts)
-    # edges grouped by source (a counting sort, stable: listed first, then embeddings)
+    # edges grouped by source (a counting sort, stable: listed first, then literals, then
+    # embeddings)
     e_ptr = np.zeros(n + 1, dtype=np.int64)
     for i in range(n_list):
         e_ptr[listed[i, 0] + 1] += 1
+    for i in range(n_lits):
+        first = lits[2 * i]
+        for j in range(lits[2 * i + 1]):
+            e_ptr[first + j + 1] += 1
     for j in range(emb.shape[0] // 2):
         base = emb[2 * j]
         k = emb[2 * j + 1]
@@ -149,6 +161,18 @@ def nfa_csr(n, eps, edges, calls, runs, run_off, emb):
         e_lo[q] = letter_of[listed[i, 1]]
         e_hi[q] = letter_of[listed[i, 2]]
         e_dst[q] = listed[i, 3]
+    pos = 0
+    for i in range(n_lits):
+        first = lits[2 * i]
+        for j in range(lits[2 * i + 1]):
+            s = first + j
+            q = fill[s]
+            fill[s] = q + 1
+            c = letter_of[lit_data[pos]]
+            pos += 1
+            e_lo[q] = c
+            e_hi[q] = c
+            e_dst[q] = s + 1
     for j in range(emb.shape[0] // 2):
         base = emb[2 * j]
         k = emb[2 * j + 1]

@@ -356,14 +356,19 @@ def call_table(n, cs, cl, cd, n_calls):
 
 
 @njit(cache=True, nogil=True)
-def reduce(trans, accept, cs, cl, cd, n_calls, all_reachable=False):
+def reduce(trans, accept, cs, cl, cd, n_calls, all_reachable=False, all_live=False):
     """Trim, then minimize. Returns ``(trans, accept, cs, cl, cd, n_calls)`` of the minimal
     DFA: states in BFS order from the start, call edges grouped by state with labels
     ascending. A DFA whose start cannot reach acceptance becomes one dead state.
-    ``all_reachable``: every state is known to be reachable from 0 (see :func:`trim`)."""
+    ``all_reachable``: every state is known to be reachable from 0 (see :func:`trim`);
+    ``all_live``: every state is also known to reach an accepting state, so nothing is
+    trimmed and the trim pass is skipped."""
     n = trans.shape[0]
     n_letters = trans.shape[1]
-    keep = trim(trans, accept, cs, cd, n_calls, all_reachable)
+    if all_reachable and all_live:
+        keep = np.ones(n, dtype=np.bool_)
+    else:
+        keep = trim(trans, accept, cs, cd, n_calls, all_reachable)
     if not keep[0]:
         z = np.zeros(0, dtype=np.int32)
         return np.full((1, n_letters), -1, dtype=np.int32), np.zeros(1, dtype=np.bool_), z, z, z, 0

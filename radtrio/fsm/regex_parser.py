@@ -36,21 +36,43 @@ def N_set(ranges):
     return ("set", normalize(ranges))
 
 
+class LitChars(list):
+    """The children of an ASCII :func:`N_lit` cat: its one-code-point sets, as a list that
+    also holds the text's bytes (``data``), so that the NFA builder and the AST walks take
+    the whole literal in one step instead of a child at a time. It cannot be changed in
+    place (``data`` would go stale); slices and sums are plain lists."""
+
+    __slots__ = ("data",)
+
+    def _frozen(self, *args, **kwargs):
+        raise TypeError("the children of a literal cannot be changed in place")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _frozen
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _frozen
+
+
 def N_lit(text: str):
-    """``text`` as a cat of one-code-point sets (a fresh cat; the sets of a short text are
-    shared between calls: nothing changes an AST node once it is built)."""
-    if len(text) > _LIT_CACHED_LEN:
+    """``text`` as a cat of one-code-point sets. An ASCII text's children are a
+    :class:`LitChars`, and the node of a short one is shared between calls (it cannot be
+    changed); another text's cat is a fresh list."""
+    if not text.isascii():
         return ("cat", [("set", [(cp, cp)]) for cp in map(ord, text)])
-    return ("cat", list(_lit_sets(text)))
+    if len(text) > _LIT_CACHED_LEN:
+        return _ascii_lit(text)
+    return _ascii_lit_cached(text)
+
+
+def _ascii_lit(text: str):
+    chars = LitChars(("set", [(cp, cp)]) for cp in map(ord, text))
+    chars.data = text.encode()
+    return ("cat", chars)
 
 
 _LIT_CACHED_LEN = 64  # longer literals (enum strings) are rarely asked for twice
 
 
-@functools.lru_cache(maxsize=4096)
-def _lit_sets(text: str) -> tuple:
-    """The set nodes of :func:`N_lit` for a short text (keys and punctuation recur)."""
-    return tuple(("set", [(cp, cp)]) for cp in map(ord, text))
+# the nodes of short ASCII texts (keys and punctuation recur)
+_ascii_lit_cached = functools.lru_cache(maxsize=4096)(_ascii_lit)
 
 
 def N_cat(*nodes):

@@ -388,12 +388,73 @@ def product(ta, aa, tb, ab, diff, max_states):
 
 
 @njit(cache=True, nogil=True)
-def minimal_dfa(n_nfa, eps, edges, calls, runs, run_off, emb, start, end, max_states):
+def all_live(n, eps_ptr, eps_dst, e_ptr, e_dst, c_ptr, c_dst, start, end):
+    """Whether the start and every target of a byte or call edge of a CSR NFA reach ``end``
+    (through epsilon, byte and call edges). Then every state of its subset construction
+    reaches acceptance: a DFA state is the closure of such states (its seeds), and from a
+    seed's path to the end the closure holds the first important state (see
+    :func:`determinize`; the end is one), from which the DFA follows the path letter by
+    letter and call by call. Other states may be dead (an optional member's unused level)."""
+    # reverse edges as CSR, from the three edge lists
+    rptr = np.zeros(n + 1, dtype=np.int64)
+    for s in range(n):
+        for k in range(eps_ptr[s], eps_ptr[s + 1]):
+            rptr[eps_dst[k] + 1] += 1
+        for k in range(e_ptr[s], e_ptr[s + 1]):
+            rptr[e_dst[k] + 1] += 1
+        for k in range(c_ptr[s], c_ptr[s + 1]):
+            rptr[c_dst[k] + 1] += 1
+    for s in range(n):
+        rptr[s + 1] += rptr[s]
+    fill = rptr[:n].copy()
+    rsrc = np.empty(rptr[n], dtype=np.int32)
+    for s in range(n):
+        for k in range(eps_ptr[s], eps_ptr[s + 1]):
+            t = eps_dst[k]
+            rsrc[fill[t]] = s
+            fill[t] += 1
+        for k in range(e_ptr[s], e_ptr[s + 1]):
+            t = e_dst[k]
+            rsrc[fill[t]] = s
+            fill[t] += 1
+        for k in range(c_ptr[s], c_ptr[s + 1]):
+            t = c_dst[k]
+            rsrc[fill[t]] = s
+            fill[t] += 1
+    live = np.zeros(n, dtype=np.bool_)
+    stack = np.empty(n, dtype=np.int32)
+    live[end] = True
+    stack[0] = end
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        t = stack[sp]
+        for k in range(rptr[t], rptr[t + 1]):
+            s = rsrc[k]
+            if not live[s]:
+                live[s] = True
+                stack[sp] = s
+                sp += 1
+    if not live[start]:
+        return False
+    for k in range(e_dst.shape[0]):
+        if not live[e_dst[k]]:
+            return False
+    for k in range(c_dst.shape[0]):
+        if not live[c_dst[k]]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def minimal_dfa(
+    n_nfa, eps, edges, lits, lit_data, calls, runs, run_off, emb, start, end, max_states
+):
     """The minimal DFA of a flat NFA (see :mod:`radtrio.fsm.letter_kernels`): letters,
     :func:`determinize`, trim and minimize, back to bytes. Returns (n, trans, accept,
     call_src, call_lab, call_dst, n_calls); n == TOO_LARGE as for :func:`determinize`."""
     eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst, letter_of, n_letters = nfa_csr(
-        n_nfa, eps, edges, calls, runs, run_off, emb
+        n_nfa, eps, edges, lits, lit_data, calls, runs, run_off, emb
     )
     n, trans, accept, cs, cl, cd, nc = determinize(
         n_nfa,
@@ -414,9 +475,11 @@ def minimal_dfa(n_nfa, eps, edges, calls, runs, run_off, emb, start, end, max_st
     if n == TOO_LARGE:
         z = np.zeros(0, dtype=np.int32)
         return TOO_LARGE, np.zeros((0, 256), dtype=np.int32), accept, z, z, z, 0
-    # every state of the subset construction is reachable from the start
+    # every state of the subset construction is reachable from the start, and when the NFA
+    # has no dead state every one is live too
+    live = all_live(n_nfa, eps_ptr, eps_dst, e_ptr, e_dst, c_ptr, c_dst, start, end)
     trans, accept, cs, cl, cd, nc = reduce(
-        np.ascontiguousarray(trans), accept.copy(), cs, cl, cd, nc, True
+        np.ascontiguousarray(trans), accept.copy(), cs, cl, cd, nc, True, live
     )
     return trans.shape[0], to_bytes(trans, letter_of), accept, cs, cl, cd, nc
 
