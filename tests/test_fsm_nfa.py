@@ -401,3 +401,14 @@ def test_too_many_states_is_refused(monkeypatch, ast):
         compile_ast(ast)
     monkeypatch.setattr(automaton, "MAX_NFA_STATES", size.n)
     compile_ast(ast)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ASTS)
+def test_compiled_dfa_knows_its_states_with_calls(ast):
+    """compile_ast hands the DFA the states with calls from the kernel's call edges; they are
+    the states whose calls are not empty, ascending (what a DFA built elsewhere computes)."""
+    d = compile_ast(ast)
+    want = [s for s, c in enumerate(d.calls) if c]
+    assert d.call_states() == want
+    assert automaton.DFA(d.trans, d.accept, d.calls).call_states() == want

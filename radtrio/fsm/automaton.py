@@ -523,13 +523,22 @@ _NO_EMBEDDED = (
 class DFA:
     """trans[state, byte] -> state or -1; calls[state] = {rule: state} (a state without
     calls may hold the shared empty :data:`NO_CALLS`); start is 0. The arrays are not changed
-    after construction (``_runs`` and ``_accepting`` cache what is derived from them)."""
+    after construction (``_runs``, ``_accepting`` and ``_call_states`` cache what is derived
+    from them)."""
 
     trans: np.ndarray
     accept: np.ndarray
     calls: list[Mapping[int, int]]
     _runs: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _accepting: list[int] | None = field(default=None, init=False, repr=False, compare=False)
+    _call_states: list[int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def call_states(self) -> list[int]:
+        """The states with calls, ascending (computed on the first call unless the
+        constructor's caller knew them)."""
+        if self._call_states is None:
+            self._call_states = [s for s, c in enumerate(self.calls) if c]
+        return self._call_states
 
     def accepting(self) -> list[int]:
         """The accepting states, ascending (computed on the first call, like :meth:`runs`)."""
@@ -566,11 +575,11 @@ class DFA:
 NO_CALLS: Mapping[int, int] = MappingProxyType({})
 
 
-def _calls_of(n: int, cs: np.ndarray, cl: np.ndarray, cd: np.ndarray) -> list[Mapping[int, int]]:
+def _calls_of(n: int, cs: list[int], cl: list[int], cd: list[int]) -> list[Mapping[int, int]]:
     """``DFA.calls`` of ``n`` states from the kernel's call edges (src, label, dst)."""
     calls: list[Mapping[int, int]] = [NO_CALLS] * n
-    if len(cs):
-        for s, lab, t in zip(cs.tolist(), cl.tolist(), cd.tolist(), strict=True):
+    if cs:
+        for s, lab, t in zip(cs, cl, cd, strict=True):
             own = calls[s]
             if own is NO_CALLS:
                 own = calls[s] = {}
@@ -599,7 +608,7 @@ def minimize(dfa: DFA) -> DFA:
         cd,
         len(cs),
     )
-    return DFA(trans, accept, _calls_of(len(accept), cs, cl, cd))
+    return DFA(trans, accept, _calls_of(len(accept), cs.tolist(), cl.tolist(), cd.tolist()))
 
 
 def compile_ast(node) -> DFA:
@@ -613,7 +622,10 @@ def compile_ast(node) -> DFA:
     n, trans, accept, cs, cl, cd, nc = sk.minimal_dfa(nfa.n, *nfa.arrays(), s, e, MAX_DFA_STATES)
     if n == sk.TOO_LARGE:
         raise AutomatonTooLarge("constraint too large: DFA above 200k states")
-    return DFA(trans, accept, _calls_of(n, cs[:nc], cl[:nc], cd[:nc]))
+    src = cs[:nc].tolist()
+    dfa = DFA(trans, accept, _calls_of(n, src, cl[:nc].tolist(), cd[:nc].tolist()))
+    dfa._call_states = list(dict.fromkeys(src))  # the kernel groups call edges by state
+    return dfa
 
 
 def product(a: DFA, b: DFA, op: str) -> DFA:

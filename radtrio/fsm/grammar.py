@@ -16,7 +16,8 @@ walker makes greedily (byte edge, call, return) is the only one possible, and ra
 
 from __future__ import annotations
 
-from itertools import chain, compress
+import struct
+from itertools import chain
 
 import numpy as np
 
@@ -234,9 +235,9 @@ class GrammarBuilder:
                 trans.append(d.trans)
                 accept.append(d.accept)
                 part_lo.append(total)
-                cds = d.calls
-                nz = list(compress(range(len(cds)), cds))
+                nz = d.call_states()
                 if nz:
+                    cds = d.calls
                     ds = [cds[s] for s in nz]
                     call_states += nz
                     call_counts += map(len, ds)
@@ -277,7 +278,10 @@ class GrammarBuilder:
             )
         # rows of rule fields and of calls: one conversion each (contiguous int32 rows)
         if meta:
-            cols = np.array(meta, dtype=np.int32).T.copy()
+            flat = list(chain.from_iterable(meta))
+            cols = np.empty(len(flat), dtype=np.int32)
+            struct.pack_into(f"{len(flat)}i", cols, 0, *flat)  # quicker than np.array
+            cols = cols.reshape(len(meta), 11).T.copy()
         else:
             cols = np.empty((11, 0), dtype=np.int32)
         if callees:
