@@ -150,16 +150,17 @@ def test_determinize_numbers_states_as_the_byte_construction(nfa):
         n, eps, edges, lits, lit_data, calls, *kernel_arrays(tables, emb_base, emb_dfa)
     )
     letter_of, n_letters = csr[9], csr[10]
-    got_n, trans, accept, cs, cl, cd, nc = sk.determinize(
-        n, *csr[:9], start, end, n_letters, 10_000
-    )
     want_trans, want_accept, want_calls = reference_dfa(*nfa)
-    assert got_n == len(want_trans)
-    assert np.array_equal(lk.to_bytes(np.ascontiguousarray(trans), letter_of), want_trans)
-    assert np.array_equal(accept, want_accept)
-    assert (
-        sorted(zip(cs[:nc].tolist(), cl[:nc].tolist(), cd[:nc].tolist(), strict=True)) == want_calls
-    )
+    # with room for one state at first, every array grows and the expansion resumes often
+    for room in (64, 1):
+        got_n, trans, accept, cs, cl, cd, nc = sk.determinize(
+            n, *csr[:9], start, end, n_letters, 10_000, room
+        )
+        assert got_n == len(want_trans)
+        assert np.array_equal(lk.to_bytes(np.ascontiguousarray(trans), letter_of), want_trans)
+        assert np.array_equal(accept, want_accept)
+        calls = zip(cs[:nc].tolist(), cl[:nc].tolist(), cd[:nc].tolist(), strict=True)
+        assert sorted(calls) == want_calls
 
 
 @settings(max_examples=200, deadline=None)
@@ -251,3 +252,18 @@ def test_an_nfa_without_dead_seeds_determinizes_to_live_states(nfa):
     assert np.array_equal(got[1], lk.to_bytes(want[0], csr[9]))
     for x, y in zip(got[2:], want[1:], strict=True):
         assert np.array_equal(x, y)
+
+
+@settings(max_examples=100, deadline=None)
+@given(random_flat_nfas(), st.integers(1, 8))
+def test_determinize_stops_at_the_state_limit(nfa, limit):
+    """Above ``max_states`` states the construction answers TOO_LARGE, whatever room it
+    started with; at or below it, the whole DFA."""
+    n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end = nfa
+    csr = lk.nfa_csr(
+        n, eps, edges, lits, lit_data, calls, *kernel_arrays(tables, emb_base, emb_dfa)
+    )
+    full = sk.determinize(n, *csr[:9], start, end, csr[10], 10_000)[0]
+    for room in (64, 1):
+        got = sk.determinize(n, *csr[:9], start, end, csr[10], limit, room)[0]
+        assert got == (full if full <= limit else sk.TOO_LARGE)

@@ -104,9 +104,61 @@ def _closure(seeds, n_seeds, eps_ptr, eps_dst, important, mark, stamp, out, stac
     return n
 
 
+# what _subset_steps returns: done, out of room in one kind of array (the driver grows it and
+# resumes at the state that was being expanded), or above the state limit
+_DONE = 0
+_GROW_STATES = 1
+_GROW_POOL = 2
+_GROW_CALLS = 3
+_TOO_MANY = 4
+
+# cells of the construction's scalar state, kept between resumptions
+_NEXT = 0  # the next DFA state to expand
+_N_STATES = 1
+_POOL_N = 2  # used length of the pool of sets
+_N_CALLS = 3
+_STAMP = 4  # closure marks
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _intern(buf, m, pool, set_off, set_len, table, sc, max_states):
+    """The DFA state of the set ``buf[:m]``: the one interned before, or a new one. Returns
+    ``-status`` instead when a new one finds no room (or would pass ``max_states``)."""
+    h = _hash(buf, m)
+    mask = np.uint64(table.shape[0] - 1)
+    slot = np.int64(h & mask)
+    while table[slot] >= 0:
+        c = table[slot]
+        if set_len[c] == m:
+            o2 = set_off[c]
+            same = True
+            for k in range(m):
+                if pool[o2 + k] != buf[k]:
+                    same = False
+                    break
+            if same:
+                return c
+        slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
+    n_states = sc[_N_STATES]
+    if n_states >= max_states:
+        return -_TOO_MANY
+    if n_states >= set_off.shape[0] or 2 * (n_states + 1) > table.shape[0]:
+        return -_GROW_STATES
+    pool_n = sc[_POOL_N]
+    if pool_n + m > pool.shape[0]:
+        return -_GROW_POOL
+    for k in range(m):
+        pool[pool_n + k] = buf[k]
+    set_off[n_states] = pool_n
+    set_len[n_states] = m
+    table[slot] = n_states
+    sc[_POOL_N] = pool_n + m
+    sc[_N_STATES] = n_states + 1
+    return n_states
+
+
 @njit(cache=True, nogil=True)
-def determinize(
-    n_nfa,
+def _subset_steps(
     eps_ptr,
     eps_dst,
     e_ptr,
@@ -116,56 +168,35 @@ def determinize(
     c_ptr,
     c_lab,
     c_dst,
-    start,
     end,
     n_letters,
     max_states,
+    important,
+    mark,
+    single,
+    buf,
+    stack,
+    seeds,
+    pts,
+    pool,
+    set_off,
+    set_len,
+    trans,
+    accept,
+    table,
+    cs,
+    cl,
+    cd,
+    sc,
 ):
-    """Subset construction over ``n_letters`` letters (``e_lo``/``e_hi``: an edge's first and last
-    letter). Returns (n, trans, accept, call_src, call_lab, call_dst, n_calls); n ==
-    TOO_LARGE when more than ``max_states`` states would be needed."""
-    # A DFA state is the set of the important NFA states of a closure: those with a byte or
-    # call edge, and the end. The others only lead on by epsilon, and two closures that differ
-    # in them alone have the same future (the set after "x" in x* and the one before it).
-    important = np.zeros(n_nfa, dtype=np.bool_)
-    for s in range(n_nfa):
-        important[s] = s == end or e_ptr[s + 1] > e_ptr[s] or c_ptr[s + 1] > c_ptr[s]
-    mark = np.zeros(n_nfa, dtype=np.int64)
-    stamp = 0
-    single = np.full(n_nfa, -1, dtype=np.int64)  # DFA state of the closure of {s}
-    buf = np.empty(n_nfa, dtype=np.int32)
-    stack = np.empty(n_nfa, dtype=np.int32)
-    seeds = np.empty(max(n_nfa, e_dst.shape[0], c_dst.shape[0]) + 1, dtype=np.int32)
-    pool = np.empty(1024, dtype=np.int32)
-    pool_n = 0
-    set_off = np.empty(64, dtype=np.int64)
-    set_len = np.empty(64, dtype=np.int64)
-    trans = np.empty((64, n_letters), dtype=np.int32)
-    accept = np.zeros(64, dtype=np.bool_)
-    table = np.full(256, -1, dtype=np.int64)
-    cs = np.empty(16, dtype=np.int32)
-    cl = np.empty(16, dtype=np.int32)
-    cd = np.empty(16, dtype=np.int32)
-    n_calls = 0
-    pts = np.empty(n_letters + 1, dtype=np.int32)
-    n_states = 0
-
-    # intern the start set
-    seeds[0] = start
-    stamp += 1
-    m = _closure(seeds, 1, eps_ptr, eps_dst, important, mark, stamp, buf, stack)
-    # (the insertion code is repeated below for targets; kept inline for numba)
-    pool = _grow1(pool, m) if m > pool.shape[0] else pool
-    pool[:m] = buf[:m]
-    pool_n = m
-    set_off[0] = 0
-    set_len[0] = m
-    h = _hash(buf, m)
-    table[np.int64(h & np.uint64(table.shape[0] - 1))] = 0
-    n_states = 1
-
-    i = 0
-    while i < n_states:
+    """Expand DFA states from ``sc[_NEXT]`` on (see :func:`determinize`) until every state is
+    expanded (:data:`_DONE`) or an array is full: then the state being expanded is left to be
+    expanded again from its start (what it interned stays, under the same numbers) and the
+    status says which array to grow. No array is replaced in here: numba counts references of
+    arrays a loop may rebind at every use, which cost most of the time of this loop."""
+    i = sc[_NEXT]
+    while i < sc[_N_STATES]:
+        calls_before = sc[_N_CALLS]
         off = set_off[i]
         ln = set_len[i]
         for b in range(n_letters):
@@ -182,79 +213,42 @@ def determinize(
                 np_ = _insert_point(pts, np_, e_lo[e])
                 np_ = _insert_point(pts, np_, e_hi[e] + 1)
         accept[i] = acc
-        if np_ > 0:
-            for q in range(np_ - 1):
-                a = pts[q]
-                bnd = pts[q + 1]
-                ns = 0
-                for k in range(ln):
-                    s = pool[off + k]
-                    for e in range(e_ptr[s], e_ptr[s + 1]):
-                        if e_lo[e] <= a and a <= e_hi[e]:
-                            seeds[ns] = e_dst[e]
-                            ns += 1
-                if ns == 0:
-                    continue
-                if ns == 1 and single[seeds[0]] >= 0:
-                    j = single[seeds[0]]  # one NFA state's closure, interned before
-                else:
-                    stamp += 1
-                    m = _closure(seeds, ns, eps_ptr, eps_dst, important, mark, stamp, buf, stack)
-                    h = _hash(buf, m)
-                    mask = np.uint64(table.shape[0] - 1)
-                    slot = np.int64(h & mask)
-                    j = -1
-                    while table[slot] >= 0:
-                        c = table[slot]
-                        if set_len[c] == m:
-                            same = True
-                            o2 = set_off[c]
-                            for k in range(m):
-                                if pool[o2 + k] != buf[k]:
-                                    same = False
-                                    break
-                            if same:
-                                j = c
-                                break
-                        slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
-                    if j < 0:
-                        if n_states >= max_states:
-                            return TOO_LARGE, trans, accept, cs, cl, cd, 0
-                        j = n_states
-                        if pool_n + m > pool.shape[0]:
-                            pool = _grow1(pool, pool_n + m)
-                        pool[pool_n : pool_n + m] = buf[:m]
-                        if j >= set_off.shape[0]:
-                            set_off = _grow1(set_off, j + 1)
-                            set_len = _grow1(set_len, j + 1)
-                            trans = _grow2(trans, j + 1)
-                            acc2 = np.zeros(trans.shape[0], dtype=np.bool_)
-                            acc2[: accept.shape[0]] = accept
-                            accept = acc2
-                        set_off[j] = pool_n
-                        set_len[j] = m
-                        pool_n += m
-                        table[slot] = j
-                        n_states += 1
-                        if 2 * n_states > table.shape[0]:
-                            table = np.full(table.shape[0] * 4, -1, dtype=np.int64)
-                            mask = np.uint64(table.shape[0] - 1)
-                            for c in range(n_states):
-                                hc = _hash(pool[set_off[c] : set_off[c] + set_len[c]], set_len[c])
-                                sl = np.int64(hc & mask)
-                                while table[sl] >= 0:
-                                    sl = np.int64((np.uint64(sl) + np.uint64(1)) & mask)
-                                table[sl] = c
-                    if ns == 1:
-                        single[seeds[0]] = j
-                for bb in range(a, bnd):
-                    trans[i, bb] = j
+        for q in range(np_ - 1):
+            a = pts[q]
+            bnd = pts[q + 1]
+            ns = 0
+            for k in range(ln):
+                s = pool[off + k]
+                for e in range(e_ptr[s], e_ptr[s + 1]):
+                    if e_lo[e] <= a and a <= e_hi[e]:
+                        seeds[ns] = e_dst[e]
+                        ns += 1
+            if ns == 0:
+                continue
+            if ns == 1 and single[seeds[0]] >= 0:
+                j = single[seeds[0]]  # one NFA state's closure, interned before
+            else:
+                stamp = sc[_STAMP] + 1
+                sc[_STAMP] = stamp
+                m = _closure(seeds, ns, eps_ptr, eps_dst, important, mark, stamp, buf, stack)
+                j = _intern(buf, m, pool, set_off, set_len, table, sc, max_states)
+                if j < 0:
+                    sc[_NEXT] = i
+                    sc[_N_CALLS] = calls_before
+                    return -j
+                if ns == 1:
+                    single[seeds[0]] = j
+            for bb in range(a, bnd):
+                trans[i, bb] = j
         # call edges, grouped by label
         ncall = 0
         for k in range(ln):
             s = pool[off + k]
             ncall += c_ptr[s + 1] - c_ptr[s]
         if ncall > 0:
+            if sc[_N_CALLS] + ncall > cs.shape[0]:
+                sc[_NEXT] = i
+                return _GROW_CALLS
             labs = np.empty(ncall, dtype=np.int32)
             q = 0
             for k in range(ln):
@@ -270,61 +264,151 @@ def determinize(
                         if c_lab[e] == lab:
                             seeds[ns] = c_dst[e]
                             ns += 1
-                stamp += 1
+                stamp = sc[_STAMP] + 1
+                sc[_STAMP] = stamp
                 m = _closure(seeds, ns, eps_ptr, eps_dst, important, mark, stamp, buf, stack)
-                h = _hash(buf, m)
-                mask = np.uint64(table.shape[0] - 1)
-                slot = np.int64(h & mask)
-                j = -1
-                while table[slot] >= 0:
-                    c = table[slot]
-                    if set_len[c] == m:
-                        same = True
-                        o2 = set_off[c]
-                        for k in range(m):
-                            if pool[o2 + k] != buf[k]:
-                                same = False
-                                break
-                        if same:
-                            j = c
-                            break
-                    slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
+                j = _intern(buf, m, pool, set_off, set_len, table, sc, max_states)
                 if j < 0:
-                    j = n_states
-                    if pool_n + m > pool.shape[0]:
-                        pool = _grow1(pool, pool_n + m)
-                    pool[pool_n : pool_n + m] = buf[:m]
-                    if j >= set_off.shape[0]:
-                        set_off = _grow1(set_off, j + 1)
-                        set_len = _grow1(set_len, j + 1)
-                        trans = _grow2(trans, j + 1)
-                        acc2 = np.zeros(trans.shape[0], dtype=np.bool_)
-                        acc2[: accept.shape[0]] = accept
-                        accept = acc2
-                    set_off[j] = pool_n
-                    set_len[j] = m
-                    pool_n += m
-                    table[slot] = j
-                    n_states += 1
-                    if 2 * n_states > table.shape[0]:
-                        table = np.full(table.shape[0] * 4, -1, dtype=np.int64)
-                        mask = np.uint64(table.shape[0] - 1)
-                        for c in range(n_states):
-                            hc = _hash(pool[set_off[c] : set_off[c] + set_len[c]], set_len[c])
-                            sl = np.int64(hc & mask)
-                            while table[sl] >= 0:
-                                sl = np.int64((np.uint64(sl) + np.uint64(1)) & mask)
-                            table[sl] = c
-                if n_calls >= cs.shape[0]:
-                    cs = _grow1(cs, n_calls + 1)
-                    cl = _grow1(cl, n_calls + 1)
-                    cd = _grow1(cd, n_calls + 1)
+                    sc[_NEXT] = i
+                    sc[_N_CALLS] = calls_before
+                    return -j
+                n_calls = sc[_N_CALLS]
                 cs[n_calls] = i
                 cl[n_calls] = lab
                 cd[n_calls] = j
-                n_calls += 1
+                sc[_N_CALLS] = n_calls + 1
         i += 1
-    return n_states, trans[:n_states], accept[:n_states], cs, cl, cd, n_calls
+    sc[_NEXT] = i
+    return _DONE
+
+
+@njit(cache=True, nogil=True)
+def _rehash(pool, set_off, set_len, n_states, size):
+    """A hash table of ``size`` slots (a power of two) holding sets 0..n_states-1."""
+    table = np.full(size, -1, dtype=np.int64)
+    mask = np.uint64(size - 1)
+    for c in range(n_states):
+        hc = _hash(pool[set_off[c] : set_off[c] + set_len[c]], set_len[c])
+        sl = np.int64(hc & mask)
+        while table[sl] >= 0:
+            sl = np.int64((np.uint64(sl) + np.uint64(1)) & mask)
+        table[sl] = c
+    return table
+
+
+@njit(cache=True, nogil=True)
+def determinize(
+    n_nfa,
+    eps_ptr,
+    eps_dst,
+    e_ptr,
+    e_lo,
+    e_hi,
+    e_dst,
+    c_ptr,
+    c_lab,
+    c_dst,
+    start,
+    end,
+    n_letters,
+    max_states,
+    room=64,
+):
+    """Subset construction over ``n_letters`` letters (``e_lo``/``e_hi``: an edge's first and last
+    letter). Returns (n, trans, accept, call_src, call_lab, call_dst, n_calls); n ==
+    TOO_LARGE when more than ``max_states`` states would be needed. ``room``: the number of
+    states there is first room for (the arrays grow as needed; tests make it small)."""
+    # A DFA state is the set of the important NFA states of a closure: those with a byte or
+    # call edge, and the end. The others only lead on by epsilon, and two closures that differ
+    # in them alone have the same future (the set after "x" in x* and the one before it).
+    important = np.zeros(n_nfa, dtype=np.bool_)
+    for s in range(n_nfa):
+        important[s] = s == end or e_ptr[s + 1] > e_ptr[s] or c_ptr[s + 1] > c_ptr[s]
+    mark = np.zeros(n_nfa, dtype=np.int64)
+    single = np.full(n_nfa, -1, dtype=np.int64)  # DFA state of the closure of {s}
+    buf = np.empty(n_nfa, dtype=np.int32)
+    stack = np.empty(n_nfa, dtype=np.int32)
+    seeds = np.empty(max(n_nfa, e_dst.shape[0], c_dst.shape[0]) + 1, dtype=np.int32)
+    pts = np.empty(n_letters + 1, dtype=np.int32)
+    room = max(room, 1)
+    size = 4
+    while size < 4 * room:
+        size *= 2
+    pool = np.empty(16 * room, dtype=np.int32)
+    set_off = np.empty(room, dtype=np.int64)
+    set_len = np.empty(room, dtype=np.int64)
+    trans = np.empty((room, n_letters), dtype=np.int32)
+    accept = np.zeros(room, dtype=np.bool_)
+    table = np.full(size, -1, dtype=np.int64)
+    cs = np.empty(room // 4 + 1, dtype=np.int32)
+    cl = np.empty(room // 4 + 1, dtype=np.int32)
+    cd = np.empty(room // 4 + 1, dtype=np.int32)
+    sc = np.zeros(5, dtype=np.int64)
+
+    # the start set (the table is empty and has room for it)
+    seeds[0] = start
+    sc[_STAMP] = 1
+    m = _closure(seeds, 1, eps_ptr, eps_dst, important, mark, 1, buf, stack)
+    if m > pool.shape[0]:
+        pool = np.empty(m, dtype=np.int32)
+    _intern(buf, m, pool, set_off, set_len, table, sc, max_states)
+
+    while True:
+        status = _subset_steps(
+            eps_ptr,
+            eps_dst,
+            e_ptr,
+            e_lo,
+            e_hi,
+            e_dst,
+            c_ptr,
+            c_lab,
+            c_dst,
+            end,
+            n_letters,
+            max_states,
+            important,
+            mark,
+            single,
+            buf,
+            stack,
+            seeds,
+            pts,
+            pool,
+            set_off,
+            set_len,
+            trans,
+            accept,
+            table,
+            cs,
+            cl,
+            cd,
+            sc,
+        )
+        if status == _DONE:
+            break
+        if status == _TOO_MANY:
+            return TOO_LARGE, trans, accept, cs, cl, cd, 0
+        n_states = sc[_N_STATES]
+        if status == _GROW_STATES:
+            if n_states >= set_off.shape[0]:
+                set_off = _grow1(set_off, n_states + 1)
+                set_len = _grow1(set_len, n_states + 1)
+                trans = _grow2(trans, n_states + 1)
+                acc2 = np.zeros(trans.shape[0], dtype=np.bool_)
+                acc2[: accept.shape[0]] = accept
+                accept = acc2
+            if 2 * (n_states + 1) > table.shape[0]:
+                table = _rehash(pool, set_off, set_len, n_states, table.shape[0] * 4)
+        elif status == _GROW_POOL:  # a set holds at most every NFA state
+            pool = _grow1(pool, sc[_POOL_N] + n_nfa)
+        else:  # _GROW_CALLS: a state has at most every call edge of the NFA
+            need = sc[_N_CALLS] + c_dst.shape[0] + 1
+            cs = _grow1(cs, need)
+            cl = _grow1(cl, need)
+            cd = _grow1(cd, need)
+    n_states = sc[_N_STATES]
+    return n_states, trans[:n_states], accept[:n_states], cs, cl, cd, sc[_N_CALLS]
 
 
 @njit(cache=True, nogil=True)
