@@ -6,6 +6,7 @@ before; an ASCII literal's children also hold its bytes and cannot be changed.""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -126,3 +127,5 @@ def test_n_lit_builds_the_former_ast(text):
             change(first[1])
     assert first == expect
     assert type(first[1][:-1]) is list  # a slice is an ordinary cat's children
+    again = pickle.loads(pickle.dumps(first))
+    assert again == expect and type(again[1]) is LitChars and again[1].data == first[1].data

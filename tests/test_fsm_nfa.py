@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from radtrio.fsm import automaton
 from radtrio.fsm import subset_kernels as sk
 from radtrio.fsm.automaton import NFA, AutomatonTooLarge, compile_ast, utf8_sequences
-from radtrio.fsm.regex_parser import N_lit
+from radtrio.fsm.regex_parser import LitChars, N_lit
 
 
 class RefNFA:
@@ -67,6 +67,9 @@ class RefNFA:
                     nxt = self.new()
                     self.set_edges(cur, child[1], nxt)
                     cur = nxt
+                    continue
+                if type(child[1]) is LitChars and (not children or children[0][0] != "rep"):
+                    children = list(child[1]) + children  # its characters, in line
                     continue
                 cs, ce = self.build(child)
                 self.ep(cur, cs)
@@ -331,8 +334,10 @@ def test_build_makes_the_reference_nfa(ast):
     # the reference lists every byte edge; the builder keeps ASCII literals as chains, whose
     # states have no other byte edge: per source state, the same edges in the same order
     chains = []
-    for first, data in nfa.literals:
-        chains += [v for j, b in enumerate(data) for v in (first + j, b, b, first + j + 1)]
+    for src, base, data in nfa.literals:
+        chains += [
+            v for j, b in enumerate(data) for v in (base + j - 1 if j else src, b, b, base + j)
+        ]
     assert _by_source(nfa.edges + chains) == _by_source(ref.edges)
     assert not set(_by_source(nfa.edges)) & set(_by_source(chains))
     assert [(b, id(d)) for b, d in nfa.embedded] == [(b, id(d)) for b, d in ref.embedded]
@@ -340,8 +345,9 @@ def test_build_makes_the_reference_nfa(ast):
     for got, lst in ((eps, ref.eps), (edges, nfa.edges), (calls, ref.calls)):
         assert got.dtype == np.int32 and got.flags.writeable
         assert got.tolist() == lst
-    assert lits.tolist() == [v for first, data in nfa.literals for v in (first, len(data))]
-    assert lit_data.dtype == np.uint8 and lit_data.tobytes() == b"".join(d for _, d in nfa.literals)
+    assert lits.tolist() == [v for src, base, d in nfa.literals for v in (src, base, len(d))]
+    assert lit_data.dtype == np.uint8
+    assert lit_data.tobytes() == b"".join(d for _, _, d in nfa.literals)
     assert emb.dtype == np.int32 and emb.shape == (2 * len(ref.embedded),)
     assert emb[0::2].tolist() == [b for b, _ in ref.embedded]
     # each distinct DFA's runs once, in the order of first embedding

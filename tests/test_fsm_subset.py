@@ -21,17 +21,17 @@ BYTES = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 100, 101, 254, 255])
 @st.composite
 def random_flat_nfas(draw):
     """(n, eps, edges, lits, lit_data, calls, tables, emb_base, emb_dfa, start, end): the
-    listed states first, then up to two literal chains (``lits``: first state, length; each
-    over fresh states and one more for its end), then the states of up to three embeddings
+    listed states first, then up to two literal chains (``lits``: source, base, length; each
+    from a listed state through fresh ones), then the states of up to three embeddings
     of up to two distinct DFAs (byte tables in ``tables``; embedding j puts
     ``tables[emb_dfa[j]]``'s state 0 at ``emb_base[j]``), as NFA.arrays() lays them out
     but with byte tables for runs."""
     n_list = draw(st.integers(1, 8))
     words = draw(st.lists(st.lists(BYTES, max_size=3), max_size=2))
     lits = []
-    for w in words:
-        lits += (n_list, len(w))
-        n_list += len(w) + 1
+    for w in words:  # from a listed state through fresh ones
+        lits += (draw(st.integers(0, n_list - 1)), n_list, len(w))
+        n_list += len(w)
     sizes = draw(st.lists(st.integers(1, 4), max_size=2))
     emb_dfa = draw(st.lists(st.integers(0, len(sizes) - 1), max_size=3)) if sizes else []
     n = n_list + sum(sizes[k] for k in emb_dfa)
@@ -80,13 +80,13 @@ def kernel_arrays(
 
 
 def literal_edges(lits: np.ndarray, lit_data: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """The byte edges of the literal chains, (src, byte, byte, src + 1)."""
+    """The byte edges of the literal chains, (src, byte, byte, dst)."""
     out, pos = [], 0
-    for first, length in lits.reshape(-1, 2).tolist():
+    for src, base, length in lits.reshape(-1, 3).tolist():
         for j in range(length):
             b = int(lit_data[pos])
             pos += 1
-            out.append((first + j, b, b, first + j + 1))
+            out.append((base + j - 1 if j else src, b, b, base + j))
     return out
 
 

@@ -113,9 +113,10 @@ class NFA:
         self.eps: list[int] = []  # src, dst, src, dst, ...
         self.edges: list[int] = []  # src, lo, hi, dst, ...
         self.calls: list[int] = []  # src, label, dst, ...
-        # (first state, bytes): a chain of fresh states, byte i from state first + i to the
-        # next (laid out as edges by :meth:`arrays`; its states have no other byte edges)
-        self.literals: list[tuple[int, bytes]] = []
+        # (src, base, bytes): a chain of bytes from state src through the fresh states base,
+        # base + 1, ...: byte 0 from src to base, byte j from base + j - 1 to base + j (laid
+        # out as edges by the kernel; its sources have no other byte edges)
+        self.literals: list[tuple[int, int, bytes]] = []
         self.embedded: list[tuple[int, DFA]] = []  # (NFA state of the DFA's start, DFA)
         # id of an embedded DFA (alive in self.embedded) -> (its states, its accepting states)
         self._embeddable: dict[int, tuple[int, list[int]]] = {}
@@ -142,7 +143,7 @@ class NFA:
                 end = s + len(children.data)
                 self.n = end + 1
                 self._check_size()
-                self.literals.append((s, children.data))
+                self.literals.append((s, s + 1, children.data))
                 return s, end
             # a fragment's end state has no outgoing edges yet, so a set or a literal byte
             # steps straight out of it, without a state and an epsilon edge of its own
@@ -168,6 +169,14 @@ class NFA:
                         self._set_edges(cur, ranges, n)
                         cur = n
                         n = self.n
+                elif type(child[1]) is LitChars and (
+                    i + 1 == len(children) or children[i + 1][0] != "rep"
+                ):  # an ASCII literal steps on from cur too (unless it may start a list loop)
+                    k = len(child[1].data)
+                    if k:
+                        self.literals.append((cur, n, child[1].data))
+                        cur = n + k - 1
+                        n += k
                 else:
                     self.n = n
                     cs, ce = self.build(child)
@@ -455,8 +464,8 @@ class NFA:
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """(eps, edges, lits, lit_data, calls, runs, run_off, emb) for the kernel, int32 but
-        the literals' bytes (uint8, read-only): the literal chains as (first state, length)
-        pairs over their concatenated bytes, the runs of each distinct embedded DFA once
+        the literals' bytes (uint8, read-only): the literal chains as (src, base, length)
+        triples over their concatenated bytes, the runs of each distinct embedded DFA once
         (cut once per DFA, see :meth:`DFA.runs`), and per embedding the pair (its base
         state, which distinct DFA)."""
         if self.embedded:
@@ -497,8 +506,8 @@ class NFA:
         if not literals:
             return _NO_LITERALS
         return (
-            _int32([v for s, d in literals for v in (s, len(d))]),
-            np.frombuffer(b"".join([d for _, d in literals]), dtype=np.uint8),
+            _int32([v for src, base, d in literals for v in (src, base, len(d))]),
+            np.frombuffer(b"".join([d for _, _, d in literals]), dtype=np.uint8),
         )
 
 

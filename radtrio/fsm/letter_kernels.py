@@ -4,15 +4,15 @@ minimization work on a few dozen columns instead of 256; the result is expanded 
 ``trans[state, byte]`` table in the same call.
 
 The NFA arrives as flat arrays, the way :class:`radtrio.fsm.automaton.NFA` collects it:
-``eps`` (src, dst pairs), ``edges`` (src, lo, hi, dst quadruples), literal chains as ``lits``
-(first state, length pairs) over the concatenated bytes ``lit_data`` (literal ``i``'s byte
-``j`` leads from state ``first + j`` to the next), ``calls`` (src, label, dst triples), and
-embedded DFAs as runs: each distinct DFA's byte table cut once into
-``(src, lo, hi, dst)`` rows in its own state numbers (:func:`table_runs`), stacked in
-``runs`` (rows ``run_off[k]:run_off[k + 1]`` belong to distinct DFA ``k``), and ``emb``
-(base, k) pairs, one per embedding: distinct DFA ``k`` with its state 0 at NFA state
-``base``. The same string and number DFAs recur in many places of a schema; their
-runs are cut once, and an embedding only adds its base to them.
+``eps`` (src, dst pairs), ``edges`` (src, lo, hi, dst quadruples), literal chains as
+``lits`` (src, base, length triples) over the concatenated bytes ``lit_data`` (a literal's
+byte 0 leads from ``src`` to ``base``, byte ``j`` from ``base + j - 1`` to ``base + j``),
+``calls`` (src, label, dst triples), and embedded DFAs as runs: each distinct DFA's byte
+table cut once into ``(src, lo, hi, dst)`` rows in its own state numbers
+(:func:`table_runs`), stacked in ``runs`` (rows ``run_off[k]:run_off[k + 1]`` belong to
+distinct DFA ``k``), and ``emb`` (base, k) pairs, one per embedding: distinct DFA ``k`` with
+its state 0 at NFA state ``base``. The same string and number DFAs recur in many places of a
+schema; their runs are cut once, and an embedding only adds its base to them.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def nfa_csr(n, eps, edges, lits, lit_data, calls, runs, run_off, emb):
     the runs of the embeddings (in embedding order, each DFA's runs by state and byte)."""
     n_list = edges.shape[0] // 4
     listed = edges.reshape(n_list, 4)
-    n_lits = lits.shape[0] // 2
+    n_lits = lits.shape[0] // 3
     # letters: the bounds of the listed edges, of the literals' bytes and of each distinct
     # DFA's runs
     starts = np.zeros(257, dtype=np.bool_)
@@ -139,9 +139,10 @@ def nfa_csr(n, eps, edges, lits, lit_data, calls, runs, run_off, emb):
     for i in range(n_list):
         e_ptr[listed[i, 0] + 1] += 1
     for i in range(n_lits):
-        first = lits[2 * i]
-        for j in range(lits[2 * i + 1]):
-            e_ptr[first + j + 1] += 1
+        src = lits[3 * i]
+        base = lits[3 * i + 1]
+        for j in range(lits[3 * i + 2]):
+            e_ptr[(src if j == 0 else base + j - 1) + 1] += 1
     for j in range(emb.shape[0] // 2):
         base = emb[2 * j]
         k = emb[2 * j + 1]
@@ -163,16 +164,17 @@ def nfa_csr(n, eps, edges, lits, lit_data, calls, runs, run_off, emb):
         e_dst[q] = listed[i, 3]
     pos = 0
     for i in range(n_lits):
-        first = lits[2 * i]
-        for j in range(lits[2 * i + 1]):
-            s = first + j
+        src = lits[3 * i]
+        base = lits[3 * i + 1]
+        for j in range(lits[3 * i + 2]):
+            s = src if j == 0 else base + j - 1
             q = fill[s]
             fill[s] = q + 1
             c = letter_of[lit_data[pos]]
             pos += 1
             e_lo[q] = c
             e_hi[q] = c
-            e_dst[q] = s + 1
+            e_dst[q] = base + j
     for j in range(emb.shape[0] // 2):
         base = emb[2 * j]
         k = emb[2 * j + 1]

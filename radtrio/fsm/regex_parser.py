@@ -50,6 +50,9 @@ class LitChars(list):
     append = extend = insert = remove = pop = clear = sort = reverse = _frozen
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _frozen
 
+    def __reduce__(self):  # pickling a list subclass would append to it
+        return (_ascii_lit_chars, (self.data.decode(),))
+
 
 def N_lit(text: str):
     """``text`` as a cat of one-code-point sets. An ASCII text's children are a
@@ -62,10 +65,14 @@ def N_lit(text: str):
     return _ascii_lit_cached(text)
 
 
-def _ascii_lit(text: str):
+def _ascii_lit_chars(text: str) -> LitChars:
     chars = LitChars(("set", [(cp, cp)]) for cp in map(ord, text))
     chars.data = text.encode()
-    return ("cat", chars)
+    return chars
+
+
+def _ascii_lit(text: str):
+    return ("cat", _ascii_lit_chars(text))
 
 
 _LIT_CACHED_LEN = 64  # longer literals (enum strings) are rarely asked for twice

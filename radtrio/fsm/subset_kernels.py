@@ -534,9 +534,10 @@ def all_live(n, eps_ptr, eps_dst, e_ptr, e_dst, c_ptr, c_dst, start, end):
 def minimal_dfa(
     n_nfa, eps, edges, lits, lit_data, calls, runs, run_off, emb, start, end, max_states
 ):
-    """The minimal DFA of a flat NFA (see :mod:`radtrio.fsm.letter_kernels`): letters,
-    :func:`determinize`, trim and minimize, back to bytes. Returns (n, trans, accept,
-    call_src, call_lab, call_dst, n_calls); n == TOO_LARGE as for :func:`determinize`."""
+    """The minimal DFA of a flat NFA (see :mod:`radtrio.fsm.letter_kernels`; literal chains
+    as (src, base, length) triples): letters, :func:`determinize`, trim and minimize, back to
+    bytes. Returns (n, trans, accept, call_src, call_lab, call_dst, n_calls); n == TOO_LARGE
+    as for :func:`determinize`."""
     eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, c_ptr, c_lab, c_dst, letter_of, n_letters = nfa_csr(
         n_nfa, eps, edges, lits, lit_data, calls, runs, run_off, emb
     )
