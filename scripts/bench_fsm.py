@@ -11,7 +11,10 @@ seed 0) with SmolLM2's tokenizer, for each engine:
 - radtrio also reports the share of tokens jump-forward forces on the compact walks.
 
 Usage: python scripts/bench_fsm.py [--per-split 25] [--engines radtrio,llguidance,xgrammar]
-       [--suite] [--json out.json]
+       [--suite] [--walks N] [--interleave radtrio,llguidance [--repeats 2]] [--json out.json]
+
+``--interleave`` adds a compile-only pass in which the named engines take turns on each
+schema (the speed of a shared machine drifts between the engine passes, minutes apart).
 The comparison engines are optional (``pip install llguidance xgrammar outlines-core``).
 """
 
@@ -262,6 +265,95 @@ def run_xgrammar(rows, tok, emit):
     return res
 
 
+# -- compile time, engines interleaved ------------------------------------------------------
+def _compilers(names, tok):
+    """name -> function(schema text) that compiles the compact grammar the way the engine's
+    pass above does and says whether it compiled."""
+    out = {}
+    for name in names:
+        if name == "radtrio":
+            from radtrio.fsm.compile import compile_constraint
+            from radtrio.fsm.tokenizer_index import TokenizerIndex
+            from radtrio.types import Constraint, RequestError
+
+            idx = TokenizerIndex.from_hf(tok)
+
+            def radtrio_compile(text, idx=idx):
+                idx.compiled_cache.clear()
+                try:
+                    compile_constraint(Constraint(json_schema=text, flexible_whitespace=False), idx)
+                except RequestError:
+                    return False
+                return True
+
+            out[name] = radtrio_compile
+        elif name == "llguidance":
+            import llguidance
+            import llguidance.hf
+
+            lltok = llguidance.hf.from_tokenizer(tok)
+
+            def llguidance_compile(text, lltok=lltok):
+                grm = llguidance.LLMatcher.grammar_from_json_schema(
+                    text, defaults={"whitespace_flexible": False}
+                )
+                return not llguidance.LLMatcher(lltok, grm).is_error()
+
+            out[name] = llguidance_compile
+        elif name == "xgrammar":
+            import xgrammar as xgr
+
+            info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok))
+            compiler = xgr.GrammarCompiler(info, cache_enabled=False)
+
+            def xgrammar_compile(text, compiler=compiler):
+                try:
+                    compiler.compile_json_schema(text, any_whitespace=True, strict_mode=False)
+                except Exception:  # noqa: BLE001 - any refusal counts
+                    return False
+                return True
+
+            out[name] = xgrammar_compile
+        else:
+            raise SystemExit(f"--interleave: unknown engine {name!r}")
+    return out
+
+
+def run_interleaved(rows, tok, names, repeats: int) -> dict:
+    """Compile time with the engines taking turns on each schema (the order rotates from
+    schema to schema), ``repeats`` rounds, the fastest time per engine and schema. The engine
+    passes above run minutes apart, and the speed of these shared machines drifts by a third
+    over minutes; here every engine meets the same drift. p50/p90 per engine over the schemas
+    it compiles, and over the schemas every engine compiles."""
+    compilers = _compilers(names, tok)
+    best: dict[str, dict[int, float]] = {name: {} for name in compilers}
+    order = list(compilers)
+    for _ in range(repeats):
+        for i, row in enumerate(rows):
+            text = json.dumps(row["schema"])
+            k = i % len(order)
+            for name in order[k:] + order[:k]:
+                t0 = time.perf_counter()
+                ok = compilers[name](text)
+                dt = time.perf_counter() - t0
+                if ok:
+                    best[name][i] = min(best[name].get(i, dt), dt)
+    common = set(range(len(rows)))
+    for times in best.values():
+        common &= set(times)
+    out: dict = {"repeats": repeats, "schemas_all_compile": len(common)}
+    for name, times in best.items():
+        v = list(times.values())
+        c = [times[i] for i in common]
+        out[name] = {
+            "compiled": len(v),
+            "compile_p50_ms": 1e3 * pct(v, 0.5),
+            "compile_p90_ms": 1e3 * pct(v, 0.9),
+            "common_p50_ms": 1e3 * pct(c, 0.5),
+        }
+    return out
+
+
 # -- random walks (soundness audit) -----------------------------------------------------------
 def run_walks(rows, walks: int) -> dict:
     """``walks`` random byte walks through each schema's compact and flexible grammar
@@ -344,6 +436,12 @@ def main() -> None:
     ap.add_argument(
         "--walks", type=int, default=0, help="random walks per radtrio grammar, validated"
     )
+    ap.add_argument(
+        "--interleave",
+        default="",
+        help="engines whose compile times are also measured taking turns on each schema",
+    )
+    ap.add_argument("--repeats", type=int, default=2, help="rounds of the interleaved pass")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from radtrio.fsm.conformance import emit, load_maskbench, run_test_suite
@@ -380,6 +478,16 @@ def main() -> None:
         s["load_after"] = os.getloadavg()
         print(json.dumps(s), flush=True)
         results.append(s)
+    if args.interleave:
+        t0 = time.perf_counter()
+        try:
+            inter = run_interleaved(rows, tok, args.interleave.split(","), args.repeats)
+        except ImportError as e:
+            print(f"interleaved: an engine is not installed ({e})", flush=True)
+        else:
+            inter["seconds"] = time.perf_counter() - t0
+            print("compile, engines interleaved:", json.dumps(inter), flush=True)
+            results.append({"interleaved": inter})
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
