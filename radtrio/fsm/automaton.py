@@ -113,10 +113,12 @@ class NFA:
         self.eps: list[int] = []  # src, dst, src, dst, ...
         self.edges: list[int] = []  # src, lo, hi, dst, ...
         self.calls: list[int] = []  # src, label, dst, ...
-        # (src, base, bytes): a chain of bytes from state src through the fresh states base,
+        # literal chains, each a run of bytes from state src through the fresh states base,
         # base + 1, ...: byte 0 from src to base, byte j from base + j - 1 to base + j (laid
-        # out as edges by the kernel; its sources have no other byte edges)
-        self.literals: list[tuple[int, int, bytes]] = []
+        # out as edges by the kernel; its sources have no other byte edges): src, base,
+        # length, ... and the bytes of each
+        self.lit_meta: list[int] = []
+        self.lit_bytes: list[bytes] = []
         self.embedded: list[tuple[int, DFA]] = []  # (NFA state of the DFA's start, DFA)
         # id of an embedded DFA (alive in self.embedded) -> (its states, its accepting states)
         self._embeddable: dict[int, tuple[int, list[int]]] = {}
@@ -140,11 +142,13 @@ class NFA:
             children = node[1]
             if type(children) is LitChars:  # an ASCII literal: a chain of byte edges
                 s = self.n
-                end = s + len(children.data)
-                self.n = end + 1
+                k = len(children.data)
+                self.n = s + k + 1
                 self._check_size()
-                self.literals.append((s, s + 1, children.data))
-                return s, end
+                if k:
+                    self.lit_meta += (s, s + 1, k)
+                    self.lit_bytes.append(children.data)
+                return s, s + k
             # a fragment's end state has no outgoing edges yet, so a set or a literal byte
             # steps straight out of it, without a state and an epsilon edge of its own
             # (n counts the states here and goes back to self.n around the calls that make some)
@@ -174,7 +178,8 @@ class NFA:
                 ):  # an ASCII literal steps on from cur too (unless it may start a list loop)
                     k = len(child[1].data)
                     if k:
-                        self.literals.append((cur, n, child[1].data))
+                        self.lit_meta += (cur, n, k)
+                        self.lit_bytes.append(child[1].data)
                         cur = n + k - 1
                         n += k
                 else:
@@ -502,13 +507,18 @@ class NFA:
     def _literal_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(lits, lit_data) of :attr:`literals` for the kernel (see
         :mod:`radtrio.fsm.letter_kernels`)."""
-        literals = self.literals
-        if not literals:
+        if not self.lit_bytes:
             return _NO_LITERALS
         return (
-            _int32([v for src, base, d in literals for v in (src, base, len(d))]),
-            np.frombuffer(b"".join([d for _, _, d in literals]), dtype=np.uint8),
+            _int32(self.lit_meta),
+            np.frombuffer(b"".join(self.lit_bytes), dtype=np.uint8),
         )
+
+    @property
+    def literals(self) -> list[tuple[int, int, bytes]]:
+        """The literal chains as (src, base, bytes)."""
+        m = self.lit_meta
+        return [(m[3 * i], m[3 * i + 1], d) for i, d in enumerate(self.lit_bytes)]
 
 
 def _int32(values: list[int]) -> np.ndarray:
@@ -584,6 +594,13 @@ class DFA:
 NO_CALLS: Mapping[int, int] = MappingProxyType({})
 
 
+def call_free(trans: np.ndarray, accept: np.ndarray) -> DFA:
+    """A DFA without calls (every state shares :data:`NO_CALLS`)."""
+    d = DFA(trans, accept, [NO_CALLS] * len(accept))
+    d._call_states = []
+    return d
+
+
 def _calls_of(n: int, cs: list[int], cl: list[int], cd: list[int]) -> list[Mapping[int, int]]:
     """``DFA.calls`` of ``n`` states from the kernel's call edges (src, label, dst)."""
     calls: list[Mapping[int, int]] = [NO_CALLS] * n
@@ -652,7 +669,7 @@ def product(a: DFA, b: DFA, op: str) -> DFA:
     )
     if n == sk.TOO_LARGE:
         raise AutomatonTooLarge("constraint too large: DFA above 200k states")
-    return DFA(trans, acc, [{} for _ in range(n)])
+    return call_free(trans, acc)
 
 
 def is_empty(d: DFA) -> bool:

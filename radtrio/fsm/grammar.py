@@ -23,7 +23,7 @@ import numpy as np
 
 from radtrio.fsm import grammar_kernels as gk
 from radtrio.fsm import machine_kernels as mk
-from radtrio.fsm.automaton import DFA, compile_ast
+from radtrio.fsm.automaton import DFA, call_free, compile_ast
 from radtrio.types import RequestError
 
 UNBOUNDED = 1 << 30
@@ -81,7 +81,7 @@ def _union_labelled(sep: DFA, close: DFA) -> tuple[DFA, np.ndarray]:
             br.append(mk.BR_CLOSE)
         else:
             br.append(mk.BR_ANY)
-    return DFA(np.stack(rows), np.array(acc), [{} for _ in rows]), np.array(br, dtype=np.int8)
+    return call_free(np.stack(rows), np.array(acc)), np.array(br, dtype=np.int8)
 
 
 class Grammar:

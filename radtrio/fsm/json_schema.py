@@ -2004,7 +2004,7 @@ def _multiple_dfa(k: int):
     """Decimal integers (optional '-') divisible by k: a DFA over remainders."""
     import numpy as np
 
-    from radtrio.fsm.automaton import DFA, minimize
+    from radtrio.fsm.automaton import call_free, minimize
 
     # states: 0 start, 1 after '-', 2 + r remainder r
     n = 2 + k
@@ -2018,7 +2018,7 @@ def _multiple_dfa(k: int):
             trans[2 + r, 48 + d] = 2 + (r * 10 + d) % k
     acc = np.zeros(n, dtype=bool)
     acc[2] = True
-    return minimize(DFA(trans, acc, [{} for _ in range(n)]))
+    return minimize(call_free(trans, acc))
 
 
 def _load(text: str) -> Any:

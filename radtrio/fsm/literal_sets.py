@@ -17,7 +17,7 @@ from itertools import accumulate
 import numpy as np
 from numba import njit
 
-from radtrio.fsm.automaton import DFA
+from radtrio.fsm.automaton import DFA, call_free
 
 
 def without_literals(dfa: DFA, literals: list[bytes]) -> DFA:
@@ -37,7 +37,7 @@ def without_literals(dfa: DFA, literals: list[bytes]) -> DFA:
         data,
         offsets,
     )
-    return DFA(out, acc, [{} for _ in range(out.shape[0])])
+    return call_free(out, acc)
 
 
 @njit(cache=True, nogil=True)
