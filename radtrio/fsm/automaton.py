@@ -238,7 +238,7 @@ class NFA:
             # the same few DFAs (strings, numbers) are embedded many times over
             known = self._embeddable.get(id(d))
             if known is None:
-                if any(d.calls):
+                if d.call_states():
                     raise ValueError("cannot embed a DFA with calls")
                 known = self._embeddable[id(d)] = (d.n, d.accepting())
             size, accepting = known
@@ -601,20 +601,24 @@ def call_free(trans: np.ndarray, accept: np.ndarray) -> DFA:
     return d
 
 
-def _calls_of(n: int, cs: list[int], cl: list[int], cd: list[int]) -> list[Mapping[int, int]]:
-    """``DFA.calls`` of ``n`` states from the kernel's call edges (src, label, dst)."""
-    calls: list[Mapping[int, int]] = [NO_CALLS] * n
-    if cs:
-        for s, lab, t in zip(cs, cl, cd, strict=True):
-            own = calls[s]
-            if own is NO_CALLS:
-                own = calls[s] = {}
-            own[lab] = t  # type: ignore[index]
-    return calls
+def _kernel_dfa(trans: np.ndarray, accept: np.ndarray, cs, cl, cd) -> DFA:
+    """The DFA of a kernel's table and call edges (src, label, dst), which the kernels group
+    by state, ascending: its calls and its states with calls."""
+    src = cs.tolist()
+    calls: list[Mapping[int, int]] = [NO_CALLS] * len(accept)
+    for s, lab, t in zip(src, cl.tolist(), cd.tolist(), strict=True):
+        own = calls[s]
+        if own is NO_CALLS:
+            own = calls[s] = {}
+        own[lab] = t  # type: ignore[index]
+    d = DFA(trans, accept, calls)
+    d._call_states = list(dict.fromkeys(src))
+    return d
 
 
 def _call_arrays(dfa: DFA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    trip = [(s, lab, t) for s, cd in enumerate(dfa.calls) for lab, t in cd.items()]
+    calls = dfa.calls
+    trip = [(s, lab, t) for s in dfa.call_states() for lab, t in calls[s].items()]
     if not trip:
         z = np.zeros(0, dtype=np.int32)
         return z, z, z
@@ -634,7 +638,7 @@ def minimize(dfa: DFA) -> DFA:
         cd,
         len(cs),
     )
-    return DFA(trans, accept, _calls_of(len(accept), cs.tolist(), cl.tolist(), cd.tolist()))
+    return _kernel_dfa(trans, accept, cs[:nc], cl[:nc], cd[:nc])
 
 
 def compile_ast(node) -> DFA:
@@ -648,15 +652,12 @@ def compile_ast(node) -> DFA:
     n, trans, accept, cs, cl, cd, nc = sk.minimal_dfa(nfa.n, *nfa.arrays(), s, e, MAX_DFA_STATES)
     if n == sk.TOO_LARGE:
         raise AutomatonTooLarge("constraint too large: DFA above 200k states")
-    src = cs[:nc].tolist()
-    dfa = DFA(trans, accept, _calls_of(n, src, cl[:nc].tolist(), cd[:nc].tolist()))
-    dfa._call_states = list(dict.fromkeys(src))  # the kernel groups call edges by state
-    return dfa
+    return _kernel_dfa(trans, accept, cs[:nc], cl[:nc], cd[:nc])
 
 
 def product(a: DFA, b: DFA, op: str) -> DFA:
     """Product of two call-free DFAs: op is "and" (intersection) or "diff" (a minus b)."""
-    if any(a.calls) or any(b.calls):
+    if a.call_states() or b.call_states():
         raise ValueError("product of DFAs with calls")
     _check_deadline()
     n, trans, acc = sk.minimal_product(

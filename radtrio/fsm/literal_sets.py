@@ -23,7 +23,7 @@ from radtrio.fsm.automaton import DFA, call_free
 def without_literals(dfa: DFA, literals: list[bytes]) -> DFA:
     """The call-free ``dfa`` minus ``literals``: states 0..m-1 follow trie nodes (0 is the
     root, the empty prefix), states m.. are ``dfa``'s own states shifted by m."""
-    if any(dfa.calls):
+    if dfa.call_states():
         raise ValueError("without_literals needs a call-free DFA")
     data = np.frombuffer(b"".join(literals), dtype=np.uint8)
     offsets = np.fromiter(
@@ -96,6 +96,7 @@ def _trie_table(trans, accept, data, offsets):
     # a removed literal that the DFA cannot extend ends in a dead node (the closing quote of
     # a key): cut the edges into such nodes, children first (they are numbered after their
     # parents), so the table has no dead state the subset construction would carry along
+    # (the DFA's own states count as live: the DFAs given here are minimal, so trimmed)
     live = np.zeros(m, dtype=np.bool_)
     for node in range(m - 1, -1, -1):
         if acc[node]:

@@ -200,7 +200,7 @@ def _contains_graph(comp, ptr, prefix, rest, lo, hi, top, terms, tops) -> Any:
                     starts = starts | (True if f is None else f)
                 if starts[ord("{")] or starts[ord("[")]:
                     unmarked[0] = _any_deep(comp, _split_any(comp))
-            if not any(d.calls):
+            if not d.call_states():
                 ast = ("dfa", d)
         cache[key] = ast
         return ast
