@@ -64,6 +64,7 @@ from radtrio.fsm.regex_parser import (
     parse_regex,
 )
 from radtrio.fsm.schema_not import (
+    COND,
     exclude_values,
     has_conditional,
     if_then_else,
@@ -127,6 +128,26 @@ def _is_annotation(keyword: str) -> bool:
 
 
 _FREE_KEYS = ANNOTATIONS | {"_order"}  # _order only orders named properties
+
+# the keywords that send a subschema anywhere but SchemaCompiler._typed (see _value): in-place
+# applicators, enum and const, conditionals and unsupported dynamic references
+_APPLICATORS = frozenset(
+    (
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "const",
+        "enum",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "$ref",
+        "$dynamicRef",
+        "$recursiveRef",
+        *COND,
+        *sdeps.KEYWORDS,
+    )
+)
 
 
 def _unconstrained(schema: dict) -> bool:
@@ -496,6 +517,8 @@ class SchemaCompiler:
             raise SchemaError("(schema)", ptr, f"must be an object or a boolean, got {schema!r}")
         if self.any_calls and _unconstrained(schema):
             return self.any_ast()
+        if _APPLICATORS.isdisjoint(schema):  # most subschemas: none of the checks below apply
+            return self._typed(schema, ptr)
         for k in ("unevaluatedProperties", "unevaluatedItems"):
             if k in schema and any(
                 a in schema

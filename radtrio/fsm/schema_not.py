@@ -35,6 +35,7 @@ from radtrio.fsm import schema_not_keys as snk
 from radtrio.types import RequestError
 
 COND = ("if", "then", "else")
+COND_KEYS = frozenset(COND)
 MAX_NOT_BRANCHES = 64  # anyOf branches one negation may produce
 MAX_IMPLIES_DEPTH = 12
 MAX_NOT_DEPTH = 40  # nested negations (a recursive schema would go on forever)
@@ -787,7 +788,7 @@ def one_of_branches(
 def has_conditional(schema: dict) -> bool:
     """Whether ``schema`` has if/then/else (dependentSchemas and schema-valued dependencies
     are :mod:`radtrio.fsm.schema_dependencies`'s)."""
-    return any(k in schema for k in COND)
+    return not COND_KEYS.isdisjoint(schema)
 
 
 def if_then_else(comp: Any, schema: dict, ptr: str) -> Any:
