@@ -71,6 +71,8 @@ class RefNFA:
                 if type(child[1]) is LitChars and (not children or children[0][0] != "rep"):
                     children = list(child[1]) + children  # its characters, in line
                     continue
+                if child[0] == "cat" and not child[1]:
+                    continue  # the empty string: nothing to step over
                 cs, ce = self.build(child)
                 self.ep(cur, cs)
                 cur = ce

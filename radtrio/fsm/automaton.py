@@ -182,6 +182,8 @@ class NFA:
                         self.lit_bytes.append(child[1].data)
                         cur = n + k - 1
                         n += k
+                elif child[0] == "cat" and not child[1]:
+                    pass  # the empty string (compact whitespace): no state, no edge
                 else:
                     self.n = n
                     cs, ce = self.build(child)
