@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from radtrio.fsm import minimize_kernels as mink
 from radtrio.fsm.automaton import compile_ast, minimize, product
-from radtrio.fsm.json_schema import key_any_dfa
+from radtrio.fsm.json_schema import any_string_dfa
 from radtrio.fsm.literal_sets import without_literals
 from radtrio.fsm.regex_parser import N_alt, N_lit, parse_regex
 
@@ -33,8 +33,8 @@ def _lits(words: list[str]):
 @given(st.lists(st.text(alphabet='ab"\\é\n', max_size=5), min_size=1, max_size=6))
 def test_keys_except_names_equal_the_product(names):
     quoted = [json.dumps(n, ensure_ascii=False) for n in names]
-    direct = without_literals(key_any_dfa(), [q.encode() for q in quoted])
-    assert _same(direct, product(key_any_dfa(), _lits(quoted), "diff"))
+    direct = without_literals(any_string_dfa(), [q.encode() for q in quoted])
+    assert _same(direct, product(any_string_dfa(), _lits(quoted), "diff"))
     assert _no_dead_reachable_state(direct)
 
 
@@ -69,7 +69,7 @@ def _no_dead_reachable_state(d) -> bool:
 
 
 def test_removing_a_name_keeps_its_extensions_and_prefixes():
-    d = without_literals(key_any_dfa(), [b'"ab"'])
+    d = without_literals(any_string_dfa(), [b'"ab"'])
     assert not d.matches(b'"ab"')
     assert d.matches(b'"a"') and d.matches(b'"abc"') and d.matches(b'""')
     assert _no_dead_reachable_state(d)

@@ -1498,6 +1498,8 @@ class SchemaCompiler:
         if not contents:
             if self.use_counters and (lo > COUNTER_THRESHOLD or (hi or 0) > COUNTER_THRESHOLD):
                 return ("call", self._string_rule(lo, hi))
+            if lo == 0 and hi is None:
+                return ("dfa", any_string_dfa())  # the most common member value, built once
             return N_cat(N_lit('"'), N_rep(ANY_CHAR, lo, hi), N_lit('"'))
         d = compile_ast(contents[0])
         for c in contents[1:]:
@@ -1533,7 +1535,7 @@ class SchemaCompiler:
         none of its patterns match (see :mod:`radtrio.fsm.json_keys`)."""
         if all(not kps and extra is False for kps, extra in sides):
             return None
-        key_any = key_any_dfa()
+        key_any = any_string_dfa()
         if key_filter is not None:
             key_any = product(key_any, key_filter, "and")
         if names:  # straight from a trie of the names: no NFA, subset construction or product
@@ -1825,8 +1827,8 @@ class SchemaCompiler:
         ast = sub.value(s, ptr)
         if _has_call(ast):
             self.unsupported("propertyNames", ptr, "with a recursive schema")
-            return key_any_dfa()
-        return product(compile_ast(ast), key_any_dfa(), "and")
+            return any_string_dfa()
+        return product(compile_ast(ast), any_string_dfa(), "and")
 
     def _dependent_required(self, schema: dict, names: list[str], ptr: str) -> dict:
         """dependentRequired (and draft-7 ``dependencies`` with key lists): trigger -> keys,
@@ -2134,8 +2136,8 @@ def _canonical_scalars_dfa() -> DFA:
 
 
 @functools.lru_cache(maxsize=1)
-def key_any_dfa() -> DFA:
-    """Any JSON string (an object key)."""
+def any_string_dfa() -> DFA:
+    """Any JSON string: an object key, or a string value without constraints."""
     return compile_ast(N_cat(N_lit('"'), N_rep(ANY_CHAR, 0, None), N_lit('"')))
 
 

@@ -106,14 +106,14 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     False where no value can fail. Keys are split by ``g``'s patterns and ``rest``'s own (so
     that a region where ``rest`` already decides the answer needs no value: True, or is
     left out)."""
-    from radtrio.fsm.json_schema import SchemaError, key_any_dfa
+    from radtrio.fsm.json_schema import SchemaError, any_string_dfa
     from radtrio.fsm.schema_not import implies
 
     props = g.get("properties") or {}
     patterns = g.get("patternProperties") or {}
     extra = g.get("additionalProperties", True)
     names = list(props) + [n for n in names_of(rest) if n not in props]
-    keys = without_literals(key_any_dfa(), _quoted(names))
+    keys = without_literals(any_string_dfa(), _quoted(names))
     theirs = comp._key_patterns(patterns, ptr)
     mine = [(comp._key_patterns(pats, ptr), more) for pats, more in sides_of(rest)]
     dfas = [d for d, _ in theirs] + [d for kps, _ in mine for d, _ in kps]
@@ -159,7 +159,7 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
 def not_property_names(comp: Any, rest: dict, sub: dict, pn: Any, ptr: str) -> Any:
     """NOT propertyNames ``pn`` for the objects of ``sub`` (``rest`` limited to objects): a
     named key that ``pn`` rejects is present, or a member with an unnamed key it rejects."""
-    from radtrio.fsm.json_schema import SchemaCompiler, SchemaError, key_any_dfa
+    from radtrio.fsm.json_schema import SchemaCompiler, SchemaError, any_string_dfa
     from radtrio.fsm.schema_not import _any, _require
 
     if not isinstance(pn, (bool, dict)):
@@ -167,7 +167,7 @@ def not_property_names(comp: Any, rest: dict, sub: dict, pn: Any, ptr: str) -> A
     strings = SchemaCompiler(comp.root, False, comp.lenient, use_counters=False)
     strings.complete = True  # a difference: every key the schema allows must be in its DFA
     allowed = comp._key_strings(strings, pn, f"{ptr}/propertyNames")
-    failing = product(key_any_dfa(), allowed, "diff")
+    failing = product(any_string_dfa(), allowed, "diff")
     names = names_of(rest)
     required = set(rest.get("required") or [])
     branches: list[Any] = []
