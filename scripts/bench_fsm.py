@@ -11,10 +11,13 @@ seed 0) with SmolLM2's tokenizer, for each engine:
 - radtrio also reports the share of tokens jump-forward forces on the compact walks.
 
 Usage: python scripts/bench_fsm.py [--per-split 25] [--engines radtrio,llguidance,xgrammar]
-       [--suite] [--walks N] [--interleave radtrio,llguidance [--repeats 2]] [--json out.json]
+       [--suite] [--walks N] [--interleave radtrio,llguidance [--repeats 2]]
+       [--interleave-masks radtrio,xgrammar,llguidance] [--json out.json]
 
 ``--interleave`` adds a compile-only pass in which the named engines take turns on each
-schema (the speed of a shared machine drifts between the engine passes, minutes apart).
+schema (the speed of a shared machine drifts between the engine passes, minutes apart, by
+a third); ``--interleave-masks`` does the same for the engines' whole row passes (compile
+and walks), so that their token-mask times meet the same drift.
 The comparison engines are optional (``pip install llguidance xgrammar outlines-core``).
 """
 
@@ -53,14 +56,8 @@ def instances(row, emit):
 
 
 # -- radtrio ------------------------------------------------------------------------------------
-def run_radtrio(rows, tok, emit, jump_forward_stats=True):
-    from radtrio.fsm.compile import compile_constraint
-    from radtrio.fsm.jump_forward import apply_jump_forward, plan_jump_forward
-    from radtrio.fsm.tokenizer_index import TokenizerIndex
-    from radtrio.types import Constraint, RequestError
-
-    idx = TokenizerIndex.from_hf(tok)
-    res = {
+def _new_result(**extra) -> dict:
+    return {
         "compile_s": [],
         "mask_s": [],
         "passed": 0,
@@ -68,10 +65,31 @@ def run_radtrio(rows, tok, emit, jump_forward_stats=True):
         "refused": {},
         "accepts_invalid": 0,
         "rejects_valid": 0,
-        "forced": 0,
-        "walked": 0,
+        **extra,
     }
+
+
+def run_pass(name, rows, tok, emit) -> dict:
+    """One engine over every row."""
+    res = _new_result(forced=0, walked=0) if name == "radtrio" else _new_result()
+    row_pass = ENGINE_ROWS[name](tok, emit)
     for row in rows:
+        row_pass(row, res)
+    return res
+
+
+def radtrio_rows(tok, emit, jump_forward_stats=True):
+    """A function that compiles one row's schema (compact and flexible), walks its
+    instances and adds the figures to a result dict (see :func:`_new_result`); with
+    ``jump_forward_stats`` also the tokens jump-forward forces on the compact walks."""
+    from radtrio.fsm.compile import compile_constraint
+    from radtrio.fsm.jump_forward import apply_jump_forward, plan_jump_forward
+    from radtrio.fsm.tokenizer_index import TokenizerIndex
+    from radtrio.types import Constraint, RequestError
+
+    idx = TokenizerIndex.from_hf(tok)
+
+    def row_pass(row, res):
         text = json.dumps(row["schema"])
         idx.compiled_cache.clear()
         t0 = time.perf_counter()
@@ -80,7 +98,7 @@ def run_radtrio(rows, tok, emit, jump_forward_stats=True):
         except RequestError as e:
             kw = getattr(e, "keyword", "other")
             res["refused"][kw] = res["refused"].get(kw, 0) + 1
-            continue
+            return
         res["compile_s"].append(time.perf_counter() - t0)
         try:
             ccf = compile_constraint(Constraint(json_schema=text, flexible_whitespace=True), idx)
@@ -123,7 +141,8 @@ def run_radtrio(rows, tok, emit, jump_forward_stats=True):
                     )
                     res["walked"] += len(ids)
         res["passed"] += ok
-    return res
+
+    return row_pass
 
 
 def _forced_tokens(cc, tok, canonical, plan, apply):
@@ -147,7 +166,8 @@ def _forced_tokens(cc, tok, canonical, plan, apply):
 
 
 # -- llguidance -------------------------------------------------------------------------------
-def run_llguidance(rows, tok, emit):
+def llguidance_rows(tok, emit):
+    """Like :func:`radtrio_rows`, for llguidance."""
     import llguidance
     import llguidance.hf
     import llguidance.torch as lt
@@ -155,17 +175,9 @@ def run_llguidance(rows, tok, emit):
     lltok = llguidance.hf.from_tokenizer(tok)
     vocab = len(tok)
     eos = tok.eos_token_id
-    res = {
-        "compile_s": [],
-        "mask_s": [],
-        "passed": 0,
-        "compiled": 0,
-        "refused": {},
-        "accepts_invalid": 0,
-        "rejects_valid": 0,
-    }
     bitmask = lt.allocate_token_bitmask(1, vocab)
-    for row in rows:
+
+    def row_pass(row, res):
         text = json.dumps(row["schema"])
         t0 = time.perf_counter()
         ok_c = True
@@ -183,7 +195,7 @@ def run_llguidance(rows, tok, emit):
                 res["compile_s"].append(time.perf_counter() - t0)
         if not ok_c:
             res["refused"]["error"] = res["refused"].get("error", 0) + 1
-            continue
+            return
         res["compiled"] += 1
         ok = True
         for compact, spaced, valid in instances(row, emit):
@@ -208,28 +220,22 @@ def run_llguidance(rows, tok, emit):
                     ok = False
                     res["accepts_invalid" if good else "rejects_valid"] += 1
         res["passed"] += ok
-    return res
+
+    return row_pass
 
 
 # -- xgrammar ---------------------------------------------------------------------------------
-def run_xgrammar(rows, tok, emit):
+def xgrammar_rows(tok, emit):
+    """Like :func:`radtrio_rows`, for xgrammar (one grammar with any whitespace)."""
     import xgrammar as xgr
 
     vocab = len(tok)
     info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab)
     compiler = xgr.GrammarCompiler(info, cache_enabled=False)
     eos = tok.eos_token_id
-    res = {
-        "compile_s": [],
-        "mask_s": [],
-        "passed": 0,
-        "compiled": 0,
-        "refused": {},
-        "accepts_invalid": 0,
-        "rejects_valid": 0,
-    }
     bitmask = xgr.allocate_token_bitmask(1, vocab)
-    for row in rows:
+
+    def row_pass(row, res):
         text = json.dumps(row["schema"])
         t0 = time.perf_counter()
         try:
@@ -237,7 +243,7 @@ def run_xgrammar(rows, tok, emit):
         except Exception as e:  # noqa: BLE001 - any refusal counts
             key = type(e).__name__
             res["refused"][key] = res["refused"].get(key, 0) + 1
-            continue
+            return
         res["compile_s"].append(time.perf_counter() - t0)
         res["compiled"] += 1
         ok = True
@@ -262,7 +268,52 @@ def run_xgrammar(rows, tok, emit):
                     ok = False
                     res["accepts_invalid" if good else "rejects_valid"] += 1
         res["passed"] += ok
-    return res
+
+    return row_pass
+
+
+ENGINE_ROWS = {"radtrio": radtrio_rows, "llguidance": llguidance_rows, "xgrammar": xgrammar_rows}
+
+
+# -- token masks, engines interleaved ---------------------------------------------------------
+def run_interleaved_masks(rows, tok, emit, names) -> dict:
+    """Each engine's row pass (compile, walks) with the engines taking turns on each schema,
+    the order rotating from schema to schema; radtrio without the jump-forward count, which
+    is not part of a mask. Time per mask (p50/p99/mean) per engine over the schemas it
+    compiles, and the mean over the schemas every engine compiles."""
+    passes = {
+        name: radtrio_rows(tok, emit, False) if name == "radtrio" else ENGINE_ROWS[name](tok, emit)
+        for name in names
+    }
+    res = {name: _new_result() for name in names}
+    spans: dict[str, dict[int, tuple[int, int]]] = {name: {} for name in names}
+    order = list(passes)
+    for i, row in enumerate(rows):
+        k = i % len(order)
+        for name in order[k:] + order[:k]:
+            r = res[name]
+            compiled, first = r["compiled"], len(r["mask_s"])
+            passes[name](row, r)
+            if r["compiled"] > compiled:
+                spans[name][i] = (first, len(r["mask_s"]))
+    common = set(range(len(rows)))
+    for s in spans.values():
+        common &= set(s)
+    out: dict = {"schemas_all_compile": len(common)}
+    for name, r in res.items():
+        m = r["mask_s"]
+        c = [t for i in sorted(common) for t in m[slice(*spans[name][i])]]
+        out[name] = {
+            "compiled": r["compiled"],
+            "passed": r["passed"],
+            "masks": len(m),
+            "mask_p50_us": 1e6 * pct(m, 0.5),
+            "mask_p99_us": 1e6 * pct(m, 0.99),
+            "mask_mean_us": 1e6 * (statistics.fmean(m) if m else float("nan")),
+            "common_masks": len(c),
+            "common_mask_mean_us": 1e6 * (statistics.fmean(c) if c else float("nan")),
+        }
+    return out
 
 
 # -- compile time, engines interleaved ------------------------------------------------------
@@ -442,6 +493,11 @@ def main() -> None:
         help="engines whose compile times are also measured taking turns on each schema",
     )
     ap.add_argument("--repeats", type=int, default=2, help="rounds of the interleaved pass")
+    ap.add_argument(
+        "--interleave-masks",
+        default="",
+        help="engines whose token masks are also measured taking turns on each schema",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from radtrio.fsm.conformance import emit, load_maskbench, run_test_suite
@@ -466,10 +522,9 @@ def main() -> None:
         print("radtrio random walks:", json.dumps(w), flush=True)
         results.append({"walks": w})
     for name in args.engines.split(","):
-        fn = {"radtrio": run_radtrio, "llguidance": run_llguidance, "xgrammar": run_xgrammar}[name]
         try:
             t0 = time.perf_counter()
-            res = fn(rows, tok, emit)
+            res = run_pass(name, rows, tok, emit)
         except ImportError as e:
             print(f"{name}: not installed ({e})", flush=True)
             continue
@@ -488,6 +543,16 @@ def main() -> None:
             inter["seconds"] = time.perf_counter() - t0
             print("compile, engines interleaved:", json.dumps(inter), flush=True)
             results.append({"interleaved": inter})
+    if args.interleave_masks:
+        t0 = time.perf_counter()
+        try:
+            masks = run_interleaved_masks(rows, tok, emit, args.interleave_masks.split(","))
+        except ImportError as e:
+            print(f"interleaved masks: an engine is not installed ({e})", flush=True)
+        else:
+            masks["seconds"] = time.perf_counter() - t0
+            print("token masks, engines interleaved:", json.dumps(masks), flush=True)
+            results.append({"interleaved_masks": masks})
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
