@@ -533,26 +533,32 @@ def main() -> None:
         s["load_after"] = os.getloadavg()
         print(json.dumps(s), flush=True)
         results.append(s)
-    if args.interleave:
+    interleaved = (
+        (
+            args.interleave,
+            "compile",
+            "interleaved",
+            lambda names: run_interleaved(rows, tok, names, args.repeats),
+        ),
+        (
+            args.interleave_masks,
+            "token masks",
+            "interleaved_masks",
+            lambda names: run_interleaved_masks(rows, tok, emit, names),
+        ),
+    )
+    for engines, label, key, run in interleaved:
+        if not engines:
+            continue
         t0 = time.perf_counter()
         try:
-            inter = run_interleaved(rows, tok, args.interleave.split(","), args.repeats)
+            out = run(engines.split(","))
         except ImportError as e:
-            print(f"interleaved: an engine is not installed ({e})", flush=True)
-        else:
-            inter["seconds"] = time.perf_counter() - t0
-            print("compile, engines interleaved:", json.dumps(inter), flush=True)
-            results.append({"interleaved": inter})
-    if args.interleave_masks:
-        t0 = time.perf_counter()
-        try:
-            masks = run_interleaved_masks(rows, tok, emit, args.interleave_masks.split(","))
-        except ImportError as e:
-            print(f"interleaved masks: an engine is not installed ({e})", flush=True)
-        else:
-            masks["seconds"] = time.perf_counter() - t0
-            print("token masks, engines interleaved:", json.dumps(masks), flush=True)
-            results.append({"interleaved_masks": masks})
+            print(f"{label}, engines interleaved: an engine is not installed ({e})", flush=True)
+            continue
+        out["seconds"] = time.perf_counter() - t0
+        print(f"{label}, engines interleaved:", json.dumps(out), flush=True)
+        results.append({key: out})
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
