@@ -280,7 +280,7 @@ def run_interleaved_masks(rows, tok, emit, names) -> dict:
     """Each engine's row pass (compile, walks) with the engines taking turns on each schema,
     the order rotating from schema to schema; radtrio without the jump-forward count, which
     is not part of a mask. Time per mask (p50/p99/mean) per engine over the schemas it
-    compiles, and the mean over the schemas every engine compiles."""
+    compiles (:func:`summarize`), and the mean over the schemas every engine compiles."""
     passes = {
         name: radtrio_rows(tok, emit, False) if name == "radtrio" else ENGINE_ROWS[name](tok, emit)
         for name in names
@@ -304,12 +304,7 @@ def run_interleaved_masks(rows, tok, emit, names) -> dict:
         m = r["mask_s"]
         c = [t for i in sorted(common) for t in m[slice(*spans[name][i])]]
         out[name] = {
-            "compiled": r["compiled"],
-            "passed": r["passed"],
-            "masks": len(m),
-            "mask_p50_us": 1e6 * pct(m, 0.5),
-            "mask_p99_us": 1e6 * pct(m, 0.99),
-            "mask_mean_us": 1e6 * (statistics.fmean(m) if m else float("nan")),
+            **summarize(name, r, len(rows)),
             "common_masks": len(c),
             "common_mask_mean_us": 1e6 * (statistics.fmean(c) if c else float("nan")),
         }
