@@ -255,3 +255,102 @@ def test_branches_keep_their_own_key_order_where_the_common_one_is_ambiguous():
     g = compile_json_schema(json.dumps(schema))
     assert g.matches(b'{"x":{"q":1},"y":2}') and g.matches(b'{"y":"s","x":{"x":{"q":1}}}')
     assert not g.matches(b'{"y":2}') and not g.matches(b'{"x":{"q":"a"}}')
+
+
+DRAFT7 = "http://json-schema.org/draft-07/schema#"
+
+
+@pytest.mark.parametrize("draft", [DRAFT7, "https://json-schema.org/draft/2020-12/schema"])
+def test_ref_siblings_are_ignored_up_to_draft_7_and_merged_after(draft):
+    """Drafts 3-7 ignore the keywords beside ``$ref``; 2019-09 on apply them as well
+    (MaskBench JsonSchemaStore drupal-libraries: a draft-07 ``$ref`` beside properties and
+    ``additionalProperties: false`` rejected valid instances). jsonschema is the judge."""
+    schema = {
+        "$schema": draft,
+        "$ref": "#/definitions/file",
+        "properties": {"x": {"type": "integer"}},
+        "additionalProperties": False,
+        "definitions": {
+            "file": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+        },
+    }
+    import jsonschema
+
+    from radtrio.fsm.json_validate import validate
+
+    judge = jsonschema.validators.validator_for(schema)(schema)
+    for instance in ({"a": "q"}, {"a": "q", "x": "s"}, {"a": "q", "x": 1}, {"x": 1}, {}):
+        _check(schema, instance)
+        assert validate(instance, schema) == judge.is_valid(instance), instance
+    g = _compiled(json.dumps(schema), False)
+    assert g.matches(b'{"a":"q","x":"s"}') == (draft == DRAFT7)
+
+
+def test_a_pointer_leads_through_keywords_that_a_ref_hides():
+    """A draft-7 ``$ref`` to ``#/properties/a`` beside ``properties``: the properties apply to
+    nothing, yet the pointer still finds them. Nested: the hidden keywords hold a schema with
+    a ``$ref`` and siblings of its own."""
+    schema = {
+        "$schema": DRAFT7,
+        "$ref": "#/properties/a",
+        "properties": {
+            "a": {
+                "$ref": "#/properties/a/definitions/n",
+                "minimum": 5,
+                "definitions": {"n": {"type": "integer", "maximum": 3}},
+            }
+        },
+    }
+    for instance in (1, 3, 4, 6, "a", {"a": 1}):
+        _check(schema, instance)
+    g = _compiled(json.dumps(schema), False)
+    assert g.matches(b"2") and not g.matches(b"4") and not g.matches(b"6")
+
+
+def test_hiding_ref_siblings_shares_what_it_does_not_change():
+    from radtrio.fsm.schema_refs import RefOnly, hide_ref_siblings, pointer_step
+
+    plain = {"type": "object", "properties": {"p": {"$ref": "#/$defs/q"}}}
+    doc = {"$schema": DRAFT7, "items": [plain, {"$ref": "#/x", "type": "null"}]}
+    out = hide_ref_siblings(doc)
+    assert out is not doc and out["items"][0] is plain
+    hidden = out["items"][1]
+    assert isinstance(hidden, RefOnly) and dict(hidden) == {"$ref": "#/x"}
+    assert pointer_step(hidden, "type") == (True, "null")
+    assert pointer_step(hidden, "enum") == (False, None)
+    assert hide_ref_siblings(out) is out  # a second pass changes nothing
+    assert hide_ref_siblings(plain) is plain
+
+
+def test_emitted_key_order_follows_the_ref_not_the_ignored_siblings():
+    """conformance.emit orders keys as the compiler does: for draft 7 by the ``$ref`` target
+    alone, the ignored ``properties`` beside it list no keys."""
+    schema = {
+        "$schema": DRAFT7,
+        "$ref": "#/definitions/d",
+        "properties": {"b": {}, "a": {}},
+        "definitions": {"d": {"properties": {"a": {}, "b": {}}}},
+    }
+    assert emit({"b": 1, "a": 2}, schema) == '{"a":2,"b":1}'
+    assert _compiled(json.dumps(schema), False).matches(b'{"a":2,"b":1}')
+
+
+_keys = st.sampled_from(["$ref", "type", "a", "properties", "enum", 'q"$ref'])
+_json_docs = st.recursive(
+    st.none() | st.integers() | st.sampled_from(["#/a", "x", '"', "\\", "é", "$ref"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_docs, st.sampled_from([None, 2]), st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_text_check_for_lone_refs_never_misses_a_ref_with_siblings(doc, indent, seps):
+    """``lone_references`` lets the compiler skip the walk of a draft 3-7 document; where it
+    says so, the walk would have changed nothing."""
+    from radtrio.fsm.json_schema import lone_references
+    from radtrio.fsm.schema_refs import hide_ref_siblings
+
+    text = json.dumps(doc, indent=indent, separators=seps, ensure_ascii=indent is None)
+    if lone_references(text):
+        assert hide_ref_siblings(doc) is doc, text

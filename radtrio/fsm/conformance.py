@@ -24,6 +24,7 @@ import numpy as np
 
 from radtrio.fsm.grammar import Grammar
 from radtrio.fsm.json_schema import SchemaError, compile_json_schema
+from radtrio.fsm.schema_refs import hide_ref_siblings, pointer_step, ref_ignores_siblings
 from radtrio.types import RequestError
 
 _BRANCH_KEYS = ("allOf", "anyOf", "oneOf")
@@ -40,15 +41,11 @@ class _Orderer:
                 return s
             node = self.root
             for part in ref[1:].split("/")[1:] if ref != "#" else []:
-                part = part.replace("~1", "/").replace("~0", "~")
-                if isinstance(node, dict) and part in node:
-                    node = node[part]
-                elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                    node = node[int(part)]
-                else:
+                found, node = pointer_step(node, part.replace("~1", "/").replace("~0", "~"))
+                if not found:
                     return s
             depth += 1
-            rest = {k: v for k, v in s.items() if k != "$ref"}
+            rest = {k: v for k, v in s.items() if k not in ("$ref", "$schema")}
             if not rest:
                 s = node
             else:
@@ -143,6 +140,8 @@ def _matching_patterns(patterns: Any, key: str) -> list:
 
 def emit(value: Any, schema: Any, flexible: bool = False) -> str:
     """The text radtrio would emit for ``value`` under ``schema``."""
+    if ref_ignores_siblings(schema):
+        schema = hide_ref_siblings(schema)
     arranged = _Orderer(schema).arrange(value, [schema])
     seps = (", ", ": ") if flexible else (",", ":")
     return json.dumps(arranged, separators=seps, ensure_ascii=False)

@@ -72,7 +72,15 @@ from radtrio.fsm.schema_not import (
     structural_not,
 )
 from radtrio.fsm.schema_order import branch_orders, object_order
-from radtrio.fsm.schema_refs import absolute_refs, cyclic_targets, id_keyword, needs_base_uris
+from radtrio.fsm.schema_refs import (
+    absolute_refs,
+    cyclic_targets,
+    hide_ref_siblings,
+    id_keyword,
+    needs_base_uris,
+    pointer_step,
+    ref_ignores_siblings,
+)
 from radtrio.types import RequestError
 
 NOTHING = ("alt", [])
@@ -344,6 +352,27 @@ class ScalarLanguage:
 _NON_POINTER_REF = re.compile(r'"\$ref"\s*:\s*"(?!#/|#")')
 
 
+# a string "$ref" with a key after it (matched where a "$ref" starts)
+_REF_THEN_KEY = re.compile(r'"\$ref"\s*:\s*"(?:[^"\\]|\\.)*"\s*,')
+
+
+def lone_references(text: str) -> bool:
+    """Whether the JSON text of a schema surely has no ``$ref`` with keywords beside it
+    (see :func:`radtrio.fsm.schema_refs.hide_ref_siblings`), judged from the text alone: no
+    ``"$ref"`` has a comma before it or a string value and a comma after it."""
+    if "\\u" in text:
+        return False
+    at = text.find('"$ref"')
+    while at >= 0:
+        before = at - 1
+        while before >= 0 and text[before] in " \t\r\n":
+            before -= 1
+        if (before >= 0 and text[before] == ",") or _REF_THEN_KEY.match(text, at):
+            return False
+        at = text.find('"$ref"', at + 6)
+    return True
+
+
 def plain_references(text: str) -> bool:
     """Whether the JSON text of a schema surely has no id, ``$anchor`` or ``$ref`` other
     than a ``#/`` pointer (or ``#``), judged from the text alone (an escaped key could spell
@@ -365,13 +394,17 @@ class SchemaCompiler:
         lenient: bool,
         use_counters: bool = True,
         plain_refs: bool = False,
+        lone_refs: bool = False,
     ) -> None:
         """``plain_refs``: the caller knows the document has no ids, anchors or references
         other than ``#/`` pointers (see :func:`plain_references`), so it is not walked for
-        them."""
+        them. ``lone_refs``: it knows no ``$ref`` has keywords beside it (see
+        :func:`lone_references`), so a draft 3-7 document is not walked to hide them."""
         if not plain_refs and needs_base_uris(root):
             # $id/id below the root, $anchor: refs become "#/..." pointers
             root = absolute_refs(root)
+        if not lone_refs and ref_ignores_siblings(root):
+            root = hide_ref_siblings(root)
         self.root = root
         self.flexible = flexible
         self.lenient = lenient
@@ -464,12 +497,8 @@ class SchemaCompiler:
             raise SchemaError("$ref", ptr, f"cannot resolve {ref!r}")
         node = self.root
         for part in target[1:].split("/")[1:] if target != "#" else []:
-            part = unquote(part).replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
+            found, node = pointer_step(node, unquote(part).replace("~1", "/").replace("~0", "~"))
+            if not found:
                 raise SchemaError("$ref", ptr, f"cannot resolve {ref!r}")
         return node, target
 
@@ -2058,12 +2087,15 @@ def compile_json_schema(
 ) -> Grammar:
     schema = _load(text) if isinstance(text, str) else text
     plain = isinstance(text, str) and plain_references(text)
+    lone = isinstance(text, str) and (not ref_ignores_siblings(schema) or lone_references(text))
     compile_kernels()  # JIT time is not the schema's
     with time_limit(time_limit_s):
-        return _compile(schema, flexible, lenient, plain)
+        return _compile(schema, flexible, lenient, plain, lone)
 
 
-def _compile(schema: Any, flexible: bool, lenient: bool, plain_refs: bool = False) -> Grammar:
+def _compile(
+    schema: Any, flexible: bool, lenient: bool, plain_refs: bool = False, lone_refs: bool = False
+) -> Grammar:
     # on an ambiguous grammar: flatten counters, then let anyOf branches keep their own key
     # order (merged with the order of all branches, a branch can call a rule where another
     # reads bytes; its own order only rejects instances that list keys the other way round)
@@ -2077,7 +2109,7 @@ def _compile(schema: Any, flexible: bool, lenient: bool, plain_refs: bool = Fals
         (False, False, False),
     )
     for n, (counters, ordered, any_calls) in enumerate(attempts):
-        comp = SchemaCompiler(schema, flexible, lenient, counters, plain_refs)
+        comp = SchemaCompiler(schema, flexible, lenient, counters, plain_refs, lone_refs)
         comp.order_branches = ordered
         comp.any_calls = any_calls
         try:

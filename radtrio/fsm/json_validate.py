@@ -5,16 +5,17 @@ emitted exactly when :func:`validate` accepts it under the whole subschema, what
 sit beside the enum (``not``, ``if``/``then``/``else``, ``oneOf``, patterns, ...).
 
 It follows the compiler (:mod:`radtrio.fsm.json_schema`), not one draft: ``$ref`` siblings
-apply (2019-09 and later), ``items`` as an array means draft-4 tuples with ``additionalItems``,
-``exclusiveMinimum``/``exclusiveMaximum`` take both the draft-4 boolean and the numeric form,
-``nullable: true`` adds null to ``type``, 1.0 is an integer, numbers compare exactly as the
-decimal text ``json.dumps`` writes for them, ``pattern`` and ``format`` are matched by the very
-DFAs the compiler builds (ECMA search semantics), ``minLength``/``maxLength`` count code
-points. It also knows the compiler's internal keywords (``_patterns``, ``_exclude``,
-``_nonint``, ``_within``). A JSON Schema keyword it does not implement raises
-:class:`SchemaError` naming keyword and pointer (``lenient`` ignores it instead, as the
-compiler does); words outside the JSON Schema vocabularies are ignored, as JSON Schema says.
-"""
+apply as from 2019-09 (for drafts 3-7 the compiler hides them before they get here, see
+:func:`radtrio.fsm.schema_refs.hide_ref_siblings`), ``items`` as an array means draft-4 tuples
+with ``additionalItems``, ``exclusiveMinimum``/``exclusiveMaximum`` take both the draft-4
+boolean and the numeric form, ``nullable: true`` adds null to ``type``, 1.0 is an integer,
+numbers compare exactly as the decimal text ``json.dumps`` writes for them, ``pattern`` and
+``format`` are matched by the very DFAs the compiler builds (ECMA search semantics),
+``minLength``/``maxLength`` count code points. It also knows the compiler's internal keywords
+(``_patterns``, ``_exclude``, ``_nonint``, ``_within``). A JSON Schema keyword it does not
+implement raises :class:`SchemaError` naming keyword and pointer (``lenient`` ignores it
+instead, as the compiler does); words outside the JSON Schema vocabularies are ignored, as JSON
+Schema says."""
 
 from __future__ import annotations
 
@@ -72,7 +73,10 @@ def validate(
     if resolve is None:
         from radtrio.fsm.json_schema import SchemaCompiler
 
-        resolve = SchemaCompiler(schema if root is None else root, False, lenient).resolve
+        compiler = SchemaCompiler(schema if root is None else root, False, lenient)
+        resolve = compiler.resolve
+        if root is None:
+            schema = compiler.root  # drafts 3-7: the keywords beside a $ref hidden
     return Validator(resolve, lenient).valid(value, schema, ptr)
 
 

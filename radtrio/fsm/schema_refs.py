@@ -6,6 +6,8 @@
 - :func:`absolute_refs`: the document with every ``$ref`` rewritten to a JSON pointer from the
   root, resolved (RFC 3986) against the base URI that the enclosing ``$id`` (draft 6 and
   later) or ``id`` (draft 4) keywords establish, plain-name fragments and ``$anchor`` included.
+- :func:`hide_ref_siblings`: drafts 3 to 7 ignore the keywords beside a ``$ref``; the document
+  with those keywords hidden from everything but JSON pointers (:func:`pointer_step`).
 """
 
 from __future__ import annotations
@@ -118,10 +120,68 @@ def id_keyword(root: Any) -> str:
     return "$id"
 
 
-def _ref_ignores_siblings(root: Any) -> bool:
+def ref_ignores_siblings(root: Any) -> bool:
     """Drafts 3 to 7: a schema with ``$ref`` ignores its other keywords, ``$id`` included."""
     meta = root.get("$schema") if isinstance(root, dict) else None
     return isinstance(meta, str) and any(f"draft-0{n}" in meta for n in range(3, 8))
+
+
+class RefOnly(dict):
+    """A draft 3-7 schema with ``$ref`` as its keywords count: ``$ref`` (and ``$schema``,
+    which says the draft). The keywords beside them are ignored where the schema applies,
+    yet a JSON pointer can still lead through them (``{"$ref": "#/definitions/a",
+    "definitions": {...}}``): they are kept in ``hidden`` (see :func:`pointer_step`)."""
+
+    __slots__ = ("hidden",)
+
+    def __init__(self, shown: dict, hidden: dict) -> None:
+        super().__init__(shown)
+        self.hidden = hidden
+
+
+def hide_ref_siblings(node: Any) -> Any:
+    """The document with every schema that has a ``$ref`` and other keywords made a
+    :class:`RefOnly`, for drafts 3 to 7 (see :func:`ref_ignores_siblings`). Parts without
+    such a schema are shared with ``node``, not copied."""
+    if isinstance(node, list):
+        out: Any = None
+        for i, v in enumerate(node):
+            if isinstance(v, (dict, list)):
+                h = hide_ref_siblings(v)
+                if h is not v:
+                    out = list(node) if out is None else out
+                    out[i] = h
+        return node if out is None else out
+    if not isinstance(node, dict) or isinstance(node, RefOnly):
+        return node
+    out = None
+    for k, v in node.items():
+        if k not in DATA_KEYWORDS and isinstance(v, (dict, list)):
+            h = hide_ref_siblings(v)
+            if h is not v:
+                out = dict(node) if out is None else out
+                out[k] = h
+    out = node if out is None else out
+    if isinstance(out.get("$ref"), str) and any(k not in _REF_SHOWN for k in out):
+        shown = {k: out[k] for k in _REF_SHOWN if k in out}
+        return RefOnly(shown, {k: v for k, v in out.items() if k not in shown})
+    return out
+
+
+_REF_SHOWN = ("$ref", "$schema")
+
+
+def pointer_step(node: Any, part: str) -> tuple[bool, Any]:
+    """One step of a JSON pointer (``part`` unescaped): (found, the value there). The hidden
+    keywords of a :class:`RefOnly` are found too."""
+    if isinstance(node, dict):
+        if part in node:
+            return True, node[part]
+        if isinstance(node, RefOnly) and part in node.hidden:
+            return True, node.hidden[part]
+    elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return True, node[int(part)]
+    return False, None
 
 
 def needs_base_uris(root: Any) -> bool:
@@ -152,7 +212,7 @@ def absolute_refs(root: Any) -> Any:
     ``$anchor`` keywords (they have done their work). A reference that leaves the document
     or names an unknown anchor keeps its text (the compiler refuses it)."""
     key = id_keyword(root)
-    ref_only = _ref_ignores_siblings(root)
+    ref_only = ref_ignores_siblings(root)
     resources: dict[str, str] = {}
     anchors: dict[tuple[str, str], str] = {}
 
