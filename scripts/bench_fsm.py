@@ -10,7 +10,11 @@ seed 0) with SmolLM2's tokenizer, for each engine:
   mask p50/p99/mean) and requiring EOS allowed at the end; invalid instances must fail;
 - radtrio also reports the share of tokens jump-forward forces on the compact walks.
 
-Usage: python scripts/bench_fsm.py [--per-split 25] [--engines radtrio,llguidance,xgrammar]
+outlines-core ("outlines") compiles one regex with its default whitespace and runs each row
+in a forked child stopped after 10 s (it cannot be interrupted otherwise).
+
+Usage: python scripts/bench_fsm.py [--per-split 25]
+       [--engines radtrio,llguidance,xgrammar,outlines]
        [--suite] [--walks N] [--interleave radtrio,llguidance [--repeats 2]]
        [--interleave-masks radtrio,xgrammar,llguidance] [--json out.json]
 
@@ -272,7 +276,99 @@ def xgrammar_rows(tok, emit):
     return row_pass
 
 
-ENGINE_ROWS = {"radtrio": radtrio_rows, "llguidance": llguidance_rows, "xgrammar": xgrammar_rows}
+# -- outlines-core ----------------------------------------------------------------------------
+OUTLINES_ROW_LIMIT_S = 10.0  # outlines-core cannot be interrupted: a row runs in a child
+
+
+def outlines_rows(tok, emit):
+    """Like :func:`radtrio_rows`, for outlines-core: the schema's regex (its default
+    whitespace, ``[ ]?``, which both walks need) and the token index over it are the compile;
+    the mask is ``Guide.write_mask_into``. Each row runs in a forked child that the parent
+    stops after :data:`OUTLINES_ROW_LIMIT_S` (the index of a large regex can take minutes and
+    holds the interpreter meanwhile); a stopped row counts as refused ("timeout")."""
+    import multiprocessing
+
+    import numpy as np
+    import outlines_core
+    from outlines_core.json_schema import build_regex_from_schema
+
+    from radtrio.fsm.tokenizer_index import TokenizerIndex
+
+    eos = tok.eos_token_id
+    by_bytes: dict[bytes, list[int]] = {}
+    for i, b in enumerate(TokenizerIndex.from_hf(tok).token_bytes):
+        if b is not None and i != eos:
+            by_bytes.setdefault(b, []).append(i)
+    vocab = outlines_core.Vocabulary(eos, by_bytes)
+    words = np.zeros((len(tok) + 31) // 32, dtype=np.int32)
+    ctx = multiprocessing.get_context("fork")
+
+    def allowed(guide, t: int) -> bool:
+        guide.write_mask_into(words.ctypes.data, words.size, 4)
+        return bool((int(words[t >> 5]) >> (t & 31)) & 1)
+
+    def one_row(row, send) -> None:
+        res = _new_result()
+        text = json.dumps(row["schema"])
+        t0 = time.perf_counter()
+        try:
+            index = outlines_core.Index(build_regex_from_schema(text), vocab)
+        except Exception as e:  # noqa: BLE001 - any refusal counts
+            res["refused"][type(e).__name__] = 1
+            send.send(res)
+            return
+        res["compile_s"].append(time.perf_counter() - t0)
+        res["compiled"] = 1
+        ok = True
+        for compact, spaced, valid in instances(row, emit):
+            for s in (compact, spaced):
+                guide = outlines_core.Guide(index)
+                good = True
+                for t in tok.encode(s, add_special_tokens=False):
+                    t0 = time.perf_counter()
+                    step = allowed(guide, t)
+                    if valid:
+                        res["mask_s"].append(time.perf_counter() - t0)
+                    if not step:
+                        good = False
+                        break
+                    guide.advance(t, False)
+                good = good and allowed(guide, eos)
+                if good != valid:
+                    ok = False
+                    res["accepts_invalid" if good else "rejects_valid"] += 1
+        res["passed"] = int(ok)
+        send.send(res)
+
+    def row_pass(row, res):
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=one_row, args=(row, send))
+        child.start()
+        send.close()
+        got = recv.recv() if recv.poll(OUTLINES_ROW_LIMIT_S) else None
+        if got is None:
+            child.kill()
+            res["refused"]["timeout"] = res["refused"].get("timeout", 0) + 1
+        child.join()
+        recv.close()
+        if got is None:
+            return
+        for key, value in got.items():
+            if key == "refused":
+                for why, n in value.items():
+                    res["refused"][why] = res["refused"].get(why, 0) + n
+            else:
+                res[key] += value
+
+    return row_pass
+
+
+ENGINE_ROWS = {
+    "radtrio": radtrio_rows,
+    "llguidance": llguidance_rows,
+    "xgrammar": xgrammar_rows,
+    "outlines": outlines_rows,
+}
 
 
 # -- token masks, engines interleaved ---------------------------------------------------------
@@ -476,7 +572,7 @@ def _machine_record() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-split", type=int, default=25)
-    ap.add_argument("--engines", default="radtrio,llguidance,xgrammar")
+    ap.add_argument("--engines", default="radtrio,llguidance,xgrammar,outlines")
     ap.add_argument("--suite", action="store_true", help="also run the JSON-Schema-Test-Suite")
     ap.add_argument("--json", default=None)
     ap.add_argument(
