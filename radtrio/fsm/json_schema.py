@@ -63,6 +63,24 @@ from radtrio.fsm.regex_parser import (
     parse_pattern_search,
     parse_regex,
 )
+from radtrio.fsm.schema_common import (
+    ALL_TYPES,
+    COUNTER_THRESHOLD,
+    NOTHING,
+    SCALAR_TYPES,
+    ScalarLanguage,
+    SchemaError,
+    _dec,
+    _dumps,
+    _is_annotation,
+    _json_type,
+    _rigid,
+    _unconstrained,
+    _value_key,
+)
+
+# the "X as X" imports are re-exports: other modules and the tests import them from here
+from radtrio.fsm.schema_common import SUPPORTED as SUPPORTED
 from radtrio.fsm.schema_not import (
     COND,
     exclude_values,
@@ -83,59 +101,17 @@ from radtrio.fsm.schema_refs import (
 )
 from radtrio.types import RequestError
 
-NOTHING = ("alt", [])
 WS_MAX = 20
 EAGER_DFA_NODES = 400  # subschema ASTs at least this large are compiled on their own
-COUNTER_THRESHOLD = 16  # bounds above this use a counter rule instead of unrolled copies
 MAX_KEY_PATTERNS = 64  # patternProperties entries (each one refines the key regions)
 MAX_MIN_PROPERTIES = 8  # minProperties: the members NFA keeps one copy per count below it
 MAX_MAX_PROPERTIES = 8  # maxProperties: one copy per count up to it (unless every key fits)
 MAX_DEPENDENT_TRIGGERS = 4  # dependentRequired keys: one members NFA per presence choice
 MAX_MERGED_REFS = 256  # distinct (recursive $ref, other schema) merges, each a rule of its own
-ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
-SCALAR_TYPES = ("null", "boolean", "number", "integer", "string")
 MAX_NOT_DEPTH = 6  # nested scalar differences (each level compiles its sides on its own)
 NONINT = r"-?(?:0|[1-9]\d*)\.\d*[1-9]\d*"  # numbers with a non-zero fraction, no exponent
 MAX_MULTIPLE = 10_000  # multipleOf: a DFA over remainders, one state per remainder
 
-ANNOTATIONS = {
-    "title",
-    "description",
-    "$comment",
-    "examples",
-    "example",
-    "default",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-    "$schema",
-    "$id",
-    "id",
-    "$anchor",
-    "$defs",
-    "definitions",
-    "contentMediaType",
-    "contentEncoding",
-    "contentSchema",
-    "discriminator",
-    "xml",
-    "externalDocs",
-    "$vocabulary",
-    "markdownDescription",
-    "enumDescriptions",
-    "$dynamicAnchor",
-    "errorMessage",
-    "tsType",
-    "additionalItems_comment",
-}
-
-
-def _is_annotation(keyword: str) -> bool:
-    """Keywords that never constrain an instance: annotations and ``x-`` vendor extensions."""
-    return keyword in ANNOTATIONS or keyword.startswith("x-")
-
-
-_FREE_KEYS = ANNOTATIONS | {"_order"}  # _order only orders named properties
 
 # the keywords that send a subschema anywhere but SchemaCompiler._typed (see _value): in-place
 # applicators, enum and const, conditionals and unsupported dynamic references
@@ -158,62 +134,6 @@ _APPLICATORS = frozenset(
 )
 
 
-def _unconstrained(schema: dict) -> bool:
-    """Whether a schema object holds no keyword that constrains an instance."""
-    for k in schema:  # the first key is most often "type"
-        if k not in _FREE_KEYS and not k.startswith("x-"):
-            return False
-    return True
-
-
-SUPPORTED = {
-    "type",
-    "enum",
-    "const",
-    "$ref",
-    "allOf",
-    "anyOf",
-    "oneOf",
-    "not",
-    "nullable",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "format",
-    "items",
-    "prefixItems",
-    "additionalItems",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "contains",
-    "minContains",
-    "maxContains",
-    "unevaluatedItems",
-    "properties",
-    "required",
-    "additionalProperties",
-    "patternProperties",
-    "propertyNames",
-    "minProperties",
-    "maxProperties",
-    "dependentRequired",
-    "dependentSchemas",
-    "dependencies",
-    "unevaluatedProperties",
-    "if",
-    "then",
-    "else",
-    "$dynamicRef",
-    "$recursiveRef",
-    "$recursiveAnchor",
-}
-
 _JSON_ESCAPES = {
     0x22: '\\"',
     0x5C: "\\\\",
@@ -223,15 +143,6 @@ _JSON_ESCAPES = {
     0x08: "\\b",
     0x0C: "\\f",
 }
-
-
-class SchemaError(RequestError):
-    """An unsupported or invalid schema feature: names the keyword and its JSON pointer."""
-
-    def __init__(self, keyword: str, pointer: str, why: str = "is not supported") -> None:
-        super().__init__(f"json_schema keyword {keyword!r} at {pointer or '#'} {why}")
-        self.keyword = keyword
-        self.pointer = pointer or "#"
 
 
 def json_chars(ranges) -> Any:
@@ -300,53 +211,6 @@ def json_escape_ast(node) -> Any:
 
 
 ANY_CHAR = json_chars([(0, 0x10FFFF)])
-
-
-_PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f\x7f-\uffff]*')
-
-
-def _dumps(v: Any) -> str:
-    if isinstance(v, str) and _PLAIN_STRING.fullmatch(v):  # what json.dumps writes, quicker
-        return '"' + v + '"'
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "integer" if v.is_integer() else "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
-
-
-def _dec(x: Any, keyword: str, ptr: str) -> Decimal:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise SchemaError(keyword, ptr, f"must be a number, got {x!r}")
-    try:
-        d = Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
-    except InvalidOperation as e:  # pragma: no cover - float repr is always valid
-        raise SchemaError(keyword, ptr, "is not a finite number") from e
-    if not d.is_finite():
-        raise SchemaError(keyword, ptr, "is not a finite number")
-    return d
-
-
-class ScalarLanguage:
-    """A compiled language of scalar values (``_within`` in a schema), compared by identity."""
-
-    __slots__ = ("dfa", "owner")
-
-    def __init__(self, dfa: DFA) -> None:
-        self.dfa = dfa
-        self.owner: dict | None = None  # the schema made with it (whose values it keeps to)
 
 
 _NON_POINTER_REF = re.compile(r'"\$ref"\s*:\s*"(?!#/|#")')
@@ -1882,29 +1746,6 @@ class SchemaCompiler:
             self.unsupported("dependentRequired", ptr, f"more than {MAX_DEPENDENT_TRIGGERS} keys")
             return {}
         return out
-
-
-def _rigid(v: Any) -> bool:
-    """Whether :meth:`SchemaCompiler._const` writes every serialization a schema's language
-    can hold for ``v``: no numbers (other forms) and no object of several keys (other
-    orders)."""
-    if isinstance(v, dict):
-        return len(v) <= 1 and all(_rigid(x) for x in v.values())
-    if isinstance(v, list):
-        return all(_rigid(x) for x in v)
-    return isinstance(v, bool) or not isinstance(v, (int, float))
-
-
-def _value_key(v: Any) -> str:
-    """One text per JSON value (JSON equality: 1 == 1.0, key order ignored)."""
-    if isinstance(v, dict):
-        return "{" + ",".join(_dumps(k) + ":" + _value_key(v[k]) for k in sorted(v)) + "}"
-    if isinstance(v, list):
-        return "[" + ",".join(_value_key(x) for x in v) + "]"
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        d = _dec(v, "enum", "#")
-        return str(int(d)) if d == d.to_integral_value() else format(d, "f").rstrip("0")
-    return _dumps(v)
 
 
 def _pattern_schemas_of(key_patterns: list[tuple[Any, Any]], name: str) -> list[Any]:

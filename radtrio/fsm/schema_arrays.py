@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from radtrio.fsm.automaton import compile_ast, is_empty, product
 from radtrio.fsm.regex_parser import N_alt, N_cat, N_lit
+from radtrio.fsm.schema_common import SchemaError
 
 if TYPE_CHECKING:
     from radtrio.fsm.json_schema import SchemaCompiler
@@ -78,8 +79,6 @@ def some_item_as_contains(schema: dict) -> dict:
 
 
 def _count(v: Any, keyword: str, ptr: str) -> int:
-    from radtrio.fsm.json_schema import SchemaError
-
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from radtrio.fsm import schema_not_keys as snk
+from radtrio.fsm.schema_common import SchemaError, _dec, _is_annotation, _json_type, _value_key
 from radtrio.types import RequestError
 
 COND = ("if", "then", "else")
@@ -140,8 +141,6 @@ CONTEXT = {
 
 
 def _plain(s: Any) -> Any:
-    from radtrio.fsm.json_schema import _is_annotation
-
     if isinstance(s, dict):
         return {k: v for k, v in s.items() if not _is_annotation(k)}
     return s
@@ -170,8 +169,6 @@ def _restrict(comp: Any, rest: dict, domain: set[str]) -> Any:
 
 
 def _any(branches: list, ptr: str) -> Any:
-    from radtrio.fsm.json_schema import SchemaError
-
     flat: list = []
     for b in branches:
         if b is False:
@@ -200,8 +197,6 @@ def _groups(neg: dict) -> dict[str, dict] | None:
 def structural_not(comp: Any, rest: Any, neg: Any, ptr: str) -> Any:
     """A schema for ``rest AND NOT neg`` (``neg`` dereferenced, annotations dropped), or None
     where no exact rule applies."""
-    from radtrio.fsm.json_schema import SchemaError
-
     # (its own counter: the compiler's not_depth counts nested scalar differences)
     depth = getattr(comp, "struct_not_depth", 0)
     if depth >= MAX_NOT_DEPTH:
@@ -214,8 +209,6 @@ def structural_not(comp: Any, rest: Any, neg: Any, ptr: str) -> Any:
 
 
 def _structural_not(comp: Any, rest: Any, neg: Any, ptr: str) -> Any:
-    from radtrio.fsm.json_schema import SchemaError
-
     if rest is False:
         return False
     if rest is True:
@@ -257,8 +250,6 @@ def _structural_not(comp: Any, rest: Any, neg: Any, ptr: str) -> Any:
 
 
 def _one_group(comp: Any, rest: dict, name: str, g: dict, ptr: str) -> Any:
-    from radtrio.fsm.json_schema import SchemaError
-
     if name == "type":
         if "type" not in g:
             return False  # nullable alone constrains nothing
@@ -380,8 +371,6 @@ def exclude_values(comp: Any, rest: dict, values: list) -> Any:
     (a difference with a few literals), so a value of another type (an object or array, which
     may be recursive) is left alone. The values are listed once each: the compiler's
     ``_exclude`` removes every serialization of them (or refuses)."""
-    from radtrio.fsm.json_schema import _json_type
-
     touched: set[str] = set()
     for v in values:
         t = _json_type(v)
@@ -445,8 +434,6 @@ def _is_count(v: Any) -> bool:
 
 
 def _count(v: Any, keyword: str, ptr: str) -> int:
-    from radtrio.fsm.json_schema import SchemaError
-
     if not _is_count(v) or v < 0:
         raise SchemaError(keyword, ptr, f"must be a non-negative integer, got {v!r}")
     return int(v)
@@ -476,8 +463,6 @@ def _with_member(sub: dict, name: str, member: Any, present: bool) -> dict:
 
 
 def _not_required(comp: Any, rest: dict, sub: dict, names: Any, ptr: str) -> Any:
-    from radtrio.fsm.json_schema import SchemaError
-
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SchemaError("required", ptr, "must be an array of strings")
     have = set(rest.get("required") or [])
@@ -489,8 +474,6 @@ def _not_required(comp: Any, rest: dict, sub: dict, names: Any, ptr: str) -> Any
 def _not_props(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     """An object with a member whose value ``g`` rejects: a key ``g`` names, or (when ``rest``
     lists every possible key) any key of ``rest``."""
-    from radtrio.fsm.json_schema import SchemaError
-
     props = g.get("properties", {})
     patterns = g.get("patternProperties", {})
     if not isinstance(props, dict) or not isinstance(patterns, dict):
@@ -521,8 +504,6 @@ def _not_props(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
 
 
 def _not_dependencies(comp: Any, rest: dict, sub: dict, deps: Any, ptr: str, schemas: bool) -> Any:
-    from radtrio.fsm.json_schema import SchemaError
-
     if not isinstance(deps, dict):
         raise SchemaError("dependencies", ptr, "must be an object")
     have = set(rest.get("required") or [])
@@ -542,8 +523,6 @@ def _not_dependencies(comp: Any, rest: dict, sub: dict, deps: Any, ptr: str, sch
 
 def _not_items(comp: Any, sub: dict, g: dict, ptr: str) -> Any:
     """NOT items X: an array with an item in NOT X (the item schema of ``sub``)."""
-    from radtrio.fsm.json_schema import SchemaError
-
     if set(g) != {"items"} or isinstance(g["items"], list):
         raise SchemaError("not", ptr, "of prefixItems/additionalItems/array-form items")
     if "prefixItems" in sub or isinstance(sub.get("items"), list) or "_some_item" in sub:
@@ -563,8 +542,6 @@ def _not_contains(comp: Any, sub: dict, g: dict, ptr: str) -> Any:
     terms of their own (``maxContains m-1``, ``minContains M+1``), counted by
     :func:`radtrio.fsm.schema_arrays.contains_array`, which writes an unmarked item as
     ``NOT X`` (exact or refused)."""
-    from radtrio.fsm.json_schema import SchemaError
-
     if "contains" not in g:
         return False  # minContains/maxContains without contains constrain nothing
     if "unevaluatedItems" in sub:
@@ -618,8 +595,6 @@ def _empty_object(sub: dict) -> Any:
 
 def _not_bound(comp: Any, sub: dict, name: str, g: dict, ptr: str) -> Any:
     """NOT (x >= lo) is x < lo, NOT (x > lo) is x <= lo; the same for upper bounds."""
-    from radtrio.fsm.json_schema import SchemaError, _dec
-
     inclusive, exclusive = (
         ("minimum", "exclusiveMinimum")
         if name == "lower"
@@ -670,8 +645,6 @@ def _not_bound(comp: Any, sub: dict, name: str, g: dict, ptr: str) -> Any:
 def implies(comp: Any, rest: Any, neg: Any, depth: int = 0) -> bool:
     """Whether every instance of ``rest`` is one of ``neg``: a sufficient syntactic test
     (False means "not shown")."""
-    from radtrio.fsm.json_schema import SchemaError
-
     if neg is True or neg == {} or rest is False:
         return True
     if neg is False or depth > MAX_IMPLIES_DEPTH:
@@ -701,8 +674,6 @@ def implies(comp: Any, rest: Any, neg: Any, depth: int = 0) -> bool:
 
 
 def _implies_keyword(comp: Any, rest: dict, neg: dict, k: str, depth: int) -> bool:
-    from radtrio.fsm.json_schema import _value_key
-
     v = neg[k]
     if k in ("unevaluatedProperties", "unevaluatedItems") or "unevaluatedProperties" in rest:
         return False
@@ -760,8 +731,6 @@ def one_of_branches(
     """Disjoint anyOf branches for a oneOf: branch i AND NOT each branch j it may overlap
     (``overlaps``: the pairs not proven disjoint). A branch j whose instances all match
     another negated branch k is skipped: NOT k already excludes them."""
-    from radtrio.fsm.json_schema import SchemaError
-
     out = []
     for i, (branch, bp) in enumerate(branches):
         others = [j for a, b in overlaps for j in ((b,) if a == i else (a,) if b == i else ())]

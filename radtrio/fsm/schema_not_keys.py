@@ -33,6 +33,7 @@ from typing import Any
 from radtrio.fsm.automaton import DFA, is_empty, product
 from radtrio.fsm.json_keys import MAX_KEY_REGIONS, all_of, key_regions, sides_of
 from radtrio.fsm.literal_sets import without_literals
+from radtrio.fsm.schema_common import NOTHING, SchemaError, _dumps
 
 SOME = "_some_keys"
 MAX_SOME_KEYS = 4  # requirements on one object: one member AST per subset, 2**n "met" states
@@ -58,8 +59,6 @@ def names_of(s: dict) -> list[str]:
 
 
 def _quoted(names: list[str]) -> list[bytes]:
-    from radtrio.fsm.json_schema import _dumps
-
     return [_dumps(n).encode("utf-8") for n in names]
 
 
@@ -72,8 +71,6 @@ def add_requirement(sub: dict, pairs: list[tuple[DFA, Any, Any]], ptr: str) -> d
     """``sub`` with one more requirement: a member with a key in one pair's DFA (disjoint
     ones) whose value matches that pair's schema ``meet``. Each pair also carries ``miss``,
     the values that do not meet it (its complement)."""
-    from radtrio.fsm.json_schema import SchemaError
-
     if requirements(sub) >= MAX_SOME_KEYS:
         raise SchemaError(
             "not", ptr, f"asks for more than {MAX_SOME_KEYS} kinds of unnamed members at once"
@@ -86,7 +83,6 @@ def add_requirement(sub: dict, pairs: list[tuple[DFA, Any, Any]], ptr: str) -> d
 def not_value(comp: Any, schema: Any, ptr: str) -> Any:
     """The values (of any type) that ``schema`` rejects; where one schema cannot be written
     for all types at once, the anyOf of each instance type's part."""
-    from radtrio.fsm.json_schema import SchemaError
     from radtrio.fsm.schema_not import TYPE_DOMAINS, _any, _restrict
 
     try:
@@ -106,7 +102,7 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     False where no value can fail. Keys are split by ``g``'s patterns and ``rest``'s own (so
     that a region where ``rest`` already decides the answer needs no value: True, or is
     left out)."""
-    from radtrio.fsm.json_schema import SchemaError, any_string_dfa
+    from radtrio.fsm.json_schema import any_string_dfa
     from radtrio.fsm.schema_not import implies
 
     props = g.get("properties") or {}
@@ -159,7 +155,7 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
 def not_property_names(comp: Any, rest: dict, sub: dict, pn: Any, ptr: str) -> Any:
     """NOT propertyNames ``pn`` for the objects of ``sub`` (``rest`` limited to objects): a
     named key that ``pn`` rejects is present, or a member with an unnamed key it rejects."""
-    from radtrio.fsm.json_schema import SchemaCompiler, SchemaError, any_string_dfa
+    from radtrio.fsm.json_schema import SchemaCompiler, any_string_dfa
     from radtrio.fsm.schema_not import _any, _require
 
     if not isinstance(pn, (bool, dict)):
@@ -200,10 +196,8 @@ def object_members(
         meet = ([(k.dfa, v) for k, v, _ in r], False)
         miss = ([(k.dfa, x) for k, _, x in r], True)
         reqs.append((meet, miss))
-    if not reqs:  # the usual case, before the import below (a call's cost at every object)
+    if not reqs:  # the usual case
         return comp._extra_members(names, sides, ptr, key_filter), None
-    from radtrio.fsm.json_schema import NOTHING
-
     n = len(reqs)
     if n > MAX_SOME_KEYS:
         comp.unsupported(
