@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from radtrio.fsm.automaton import compile_ast, is_empty, product
 from radtrio.fsm.regex_parser import N_alt, N_cat, N_lit
 from radtrio.fsm.schema_common import SchemaError
+from radtrio.fsm.schema_walk import _has_call
 
 if TYPE_CHECKING:
     from radtrio.fsm.json_schema import SchemaCompiler
@@ -333,12 +334,6 @@ def _deterministic(comp: SchemaCompiler, ast: Any) -> bool:
                 return False
             seen = seen | f
     return True
-
-
-def _has_call(ast: Any) -> bool:
-    from radtrio.fsm.json_schema import _has_call as has_call
-
-    return has_call(ast)
 
 
 # -- uniqueItems ----------------------------------------------------------------------------------
