@@ -34,6 +34,7 @@ from radtrio.fsm.automaton import DFA, is_empty, product
 from radtrio.fsm.json_keys import MAX_KEY_REGIONS, all_of, key_regions, sides_of
 from radtrio.fsm.literal_sets import without_literals
 from radtrio.fsm.schema_common import NOTHING, SchemaError, _dumps
+from radtrio.fsm.schema_scalars import any_string_dfa
 
 SOME = "_some_keys"
 MAX_SOME_KEYS = 4  # requirements on one object: one member AST per subset, 2**n "met" states
@@ -102,7 +103,6 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
     False where no value can fail. Keys are split by ``g``'s patterns and ``rest``'s own (so
     that a region where ``rest`` already decides the answer needs no value: True, or is
     left out)."""
-    from radtrio.fsm.json_schema import any_string_dfa
     from radtrio.fsm.schema_not import implies
 
     props = g.get("properties") or {}
@@ -155,7 +155,7 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
 def not_property_names(comp: Any, rest: dict, sub: dict, pn: Any, ptr: str) -> Any:
     """NOT propertyNames ``pn`` for the objects of ``sub`` (``rest`` limited to objects): a
     named key that ``pn`` rejects is present, or a member with an unnamed key it rejects."""
-    from radtrio.fsm.json_schema import SchemaCompiler, any_string_dfa
+    from radtrio.fsm.json_schema import SchemaCompiler
     from radtrio.fsm.schema_not import _any, _require
 
     if not isinstance(pn, (bool, dict)):
