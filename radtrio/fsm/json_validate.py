@@ -26,10 +26,10 @@ from fractions import Fraction
 from typing import Any
 
 from radtrio.fsm.json_formats import format_regex
-from radtrio.fsm.json_schema import _key_pattern_dfa
 from radtrio.fsm.regex_parser import RegexError
 from radtrio.fsm.schema_common import SUPPORTED, SchemaError, _dec, _dumps, _is_annotation
 from radtrio.fsm.schema_not_keys import SOME, names_of
+from radtrio.fsm.schema_objects import _key_pattern_dfa
 from radtrio.fsm.schema_scalars import _format_dfa
 
 Resolver = Callable[[str, str], tuple[Any, str]]
