@@ -41,13 +41,14 @@ class CompiledConstraint:
 
     def mask_for_frames(self, frames: np.ndarray, depth: int) -> np.ndarray:
         """:meth:`mask_for` of a configuration stored as its ``depth`` frames only."""
-        m = self._masks.get(self.grammar.key(frames, depth, self.index.max_token_len))
+        key = self.grammar.key(frames, depth, self.index.max_token_len)
+        m = self._masks.get(key)
         if m is not None:
             self.mask_hits += 1
             return m
         stk = np.zeros((MAX_STACK, 4), dtype=np.int32)
         stk[:depth] = frames
-        return self.mask_for(stk, depth)
+        return self._computed_mask(key, stk, depth)
 
     def mask_for(self, stk: np.ndarray, depth: int) -> np.ndarray:
         key = self.grammar.key(stk, depth, self.index.max_token_len)
@@ -55,6 +56,10 @@ class CompiledConstraint:
         if m is not None:
             self.mask_hits += 1
             return m
+        return self._computed_mask(key, stk, depth)
+
+    def _computed_mask(self, key: bytes, stk: np.ndarray, depth: int) -> np.ndarray:
+        """A cache miss: the mask of the configuration, computed and kept under ``key``."""
         self.mask_misses += 1
         m = self.index.token_mask(self.grammar, stk, depth)
         m.setflags(write=False)
