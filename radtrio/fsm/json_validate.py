@@ -27,7 +27,14 @@ from typing import Any
 
 from radtrio.fsm.json_formats import format_regex
 from radtrio.fsm.regex_parser import RegexError
-from radtrio.fsm.schema_common import SUPPORTED, SchemaError, _dec, _dumps, _is_annotation
+from radtrio.fsm.schema_common import (
+    SUPPORTED,
+    SchemaError,
+    _dec,
+    _dumps,
+    _is_annotation,
+    _value_key,
+)
 from radtrio.fsm.schema_not_keys import SOME, names_of
 from radtrio.fsm.schema_objects import _key_pattern_dfa
 from radtrio.fsm.schema_scalars import _format_dfa
@@ -50,6 +57,7 @@ APPLICATORS = (
 FOREIGN = {"divisibleBy", "disallow", "extends", "$dynamicRef", "$recursiveRef", "unevaluatedItems"}
 # what the validator checks: every keyword the compiler supports but the foreign ones, and the
 # compiler's internal keys
+VALUE_SET_MIN = 8  # enum/_exclude lists this long are looked up through a set of texts
 KNOWN = (SUPPORTED - FOREIGN) | {"_patterns", "_exclude", "_nonint", "_within", SOME}
 
 
@@ -159,10 +167,32 @@ class Validator:
         self.lenient = lenient
         self.formats = formats  # False: refuse format (its regex may leave out valid values)
         self.active: set[tuple[str, int]] = set()  # ($ref target, id(value)) being checked
+        # id(list of values) -> (the list, its members' _value_key texts or None when some
+        # member has none): an enum checks each of its values against itself, n^2 json_equal
+        self.value_keys: dict[int, tuple[list, frozenset[str] | None]] = {}
 
     def unsupported(self, keyword: str, ptr: str, why: str = "is not supported") -> None:
         if not self.lenient:
             raise SchemaError(keyword, ptr, why)
+
+    def _among(self, v: Any, values: list) -> bool:
+        """Whether ``v`` equals (:func:`json_equal`) one of ``values``; a long list is looked
+        up by the :func:`_value_key` texts of its members, made once per list."""
+        if len(values) < VALUE_SET_MIN:
+            return any(json_equal(v, e) for e in values)
+        known = self.value_keys.get(id(values))
+        if known is None or known[0] is not values:
+            try:
+                keys: frozenset[str] | None = frozenset(_value_key(e) for e in values)
+            except (SchemaError, ValueError):  # a non-finite number: compared one by one
+                keys = None
+            known = self.value_keys[id(values)] = (values, keys)
+        if known[1] is not None:
+            try:
+                return _value_key(v) in known[1]
+            except (SchemaError, ValueError):
+                pass
+        return any(json_equal(v, e) for e in values)
 
     def valid(self, v: Any, s: Any, ptr: str) -> bool:
         if s is True:
@@ -207,11 +237,11 @@ class Validator:
         if "enum" in s:
             if not isinstance(s["enum"], list):
                 raise SchemaError("enum", ptr, "must be an array")
-            if not any(json_equal(v, e) for e in s["enum"]):
+            if not self._among(v, s["enum"]):
                 return False
         if "const" in s and not json_equal(v, s["const"]):
             return False
-        if any(json_equal(v, e) for e in s.get("_exclude", [])):
+        if "_exclude" in s and self._among(v, s["_exclude"]):
             return False
         if s.get("_nonint") and is_number(v) and _is_integral(v):
             return False
