@@ -187,6 +187,24 @@ class SchemaCompiler(MergeRules, NegationRules, ScalarRules, ObjectRules):
         self.merged_refs: dict[str, list[Any]] = {}
         self.merged_ref_names: dict[str, str] = {}
 
+    def sub_compiler(self, lenient: bool | None = None) -> SchemaCompiler:
+        """A compiler of parts of the same document (compact, without counters), for the
+        languages a part is intersected or compared with. It takes this compiler's prepared
+        document and index of ids instead of walking the document again (a schema with a
+        few hundred such parts walked it a few hundred times)."""
+        sub = SchemaCompiler(
+            self.root,
+            False,
+            self.lenient if lenient is None else lenient,
+            use_counters=False,
+            plain_refs=True,
+            lone_refs=True,
+        )
+        sub.ids = self.ids
+        sub.dup_anchors = self.dup_anchors
+        sub.nested_ids = self.nested_ids
+        return sub
+
     # -- helpers ------------------------------------------------------------------------------
     def unsupported(self, keyword: str, ptr: str, why: str = "is not supported") -> None:
         if not self.lenient:

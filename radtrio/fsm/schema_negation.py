@@ -138,9 +138,7 @@ class NegationRules:
 
     def _scalar_language(self, schema: Any, ptr: str, lenient: bool, complete: bool):
         """The DFA of a schema's scalar values (None where it needs calls)."""
-        from radtrio.fsm.json_schema import SchemaCompiler
-
-        sub = SchemaCompiler(self.root, False, lenient, use_counters=False)
+        sub = self.sub_compiler(lenient)
         sub.scalars_only = True
         sub.complete = complete or self.complete
         sub.not_depth = self.not_depth + 1

@@ -155,12 +155,11 @@ def not_unnamed(comp: Any, rest: dict, sub: dict, g: dict, ptr: str) -> Any:
 def not_property_names(comp: Any, rest: dict, sub: dict, pn: Any, ptr: str) -> Any:
     """NOT propertyNames ``pn`` for the objects of ``sub`` (``rest`` limited to objects): a
     named key that ``pn`` rejects is present, or a member with an unnamed key it rejects."""
-    from radtrio.fsm.json_schema import SchemaCompiler
     from radtrio.fsm.schema_not import _any, _require
 
     if not isinstance(pn, (bool, dict)):
         raise SchemaError("propertyNames", ptr, f"must be a schema, got {pn!r}")
-    strings = SchemaCompiler(comp.root, False, comp.lenient, use_counters=False)
+    strings = comp.sub_compiler()
     strings.complete = True  # a difference: every key the schema allows must be in its DFA
     allowed = comp._key_strings(strings, pn, f"{ptr}/propertyNames")
     failing = product(any_string_dfa(), allowed, "diff")

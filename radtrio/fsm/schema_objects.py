@@ -267,14 +267,12 @@ class ObjectRules:
     def _property_names(self, schema: dict, ptr: str) -> DFA | None:
         """The quoted keys that ``propertyNames`` allows (None: every key): the string part of
         its schema, compiled on its own without counters."""
-        from radtrio.fsm.json_schema import SchemaCompiler
-
         pn = schema.get("propertyNames", True)
         if pn is True or pn == {}:
             return None
         if not isinstance(pn, (dict, bool)):
             raise SchemaError("propertyNames", ptr, f"must be a schema, got {pn!r}")
-        sub = SchemaCompiler(self.root, False, self.lenient, use_counters=False)
+        sub = self.sub_compiler()
         return self._key_strings(sub, pn, f"{ptr}/propertyNames")
 
     def _key_strings(self, sub: SchemaCompiler, schema: Any, ptr: str) -> DFA:

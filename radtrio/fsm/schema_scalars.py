@@ -106,11 +106,9 @@ ANY_CHAR = json_chars([(0, 0x10FFFF)])
 
 class ScalarRules:
     def _string_dfa(self, s: Any):
-        from radtrio.fsm.json_schema import SchemaCompiler
-
         if not isinstance(s, dict):
             return None
-        sub = SchemaCompiler(self.root, False, self.lenient, use_counters=False)
+        sub = self.sub_compiler()
         ast = sub._string(dict(s, type="string"), "#")
         if _has_call(ast):
             return None
