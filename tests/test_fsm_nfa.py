@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radtrio.fsm import automaton
+from radtrio.fsm import nfa as nfa_module
 from radtrio.fsm import subset_kernels as sk
 from radtrio.fsm.automaton import NFA, AutomatonTooLarge, compile_ast, utf8_sequences
 from radtrio.fsm.regex_parser import LitChars, N_lit
@@ -404,10 +405,10 @@ def test_shared_loops_keep_the_language(ast):
 def test_too_many_states_is_refused(monkeypatch, ast):
     size = RefNFA()
     size.build(ast)
-    monkeypatch.setattr(automaton, "MAX_NFA_STATES", size.n - 1)
+    monkeypatch.setattr(nfa_module, "MAX_NFA_STATES", size.n - 1)
     with pytest.raises(AutomatonTooLarge, match="NFA above 2M states"):
         compile_ast(ast)
-    monkeypatch.setattr(automaton, "MAX_NFA_STATES", size.n)
+    monkeypatch.setattr(nfa_module, "MAX_NFA_STATES", size.n)
     compile_ast(ast)
 
 
