@@ -1,4 +1,4 @@
-"""Structural negation and conditionals for the JSON Schema compiler.
+"""Structural negation for the JSON Schema compiler.
 
 ``structural_not(comp, rest, neg, ptr)`` returns a schema equivalent to ``rest AND NOT neg``
 built from keywords the compiler models exactly, or None when it has no rule (the caller then
@@ -22,9 +22,6 @@ tries its other fallbacks or refuses). The rules:
   ``NOT anyOf``; ``NOT (if I then T else E)`` = ``(I and NOT T) or (NOT I and NOT E)``.
 * ``rest`` that already implies ``neg`` (:func:`implies`, a sufficient syntactic test) gives
   False; ``rest = anyOf [..]`` distributes.
-
-``if_then_else(comp, schema, ptr)`` rewrites ``if/then/else`` as the anyOf of
-``rest and if and then`` and ``rest and NOT if and else`` (disjoint branches).
 """
 
 from __future__ import annotations
@@ -33,10 +30,13 @@ from typing import Any
 
 from radtrio.fsm import schema_not_keys as snk
 from radtrio.fsm.schema_common import SchemaError, _dec, _is_annotation, _json_type, _value_key
+
+# the "X as X" imports are re-exports: other modules import them from here
+from radtrio.fsm.schema_cond import COND as COND
+from radtrio.fsm.schema_cond import has_conditional as has_conditional
+from radtrio.fsm.schema_cond import if_then_else as if_then_else
 from radtrio.types import RequestError
 
-COND = ("if", "then", "else")
-COND_KEYS = frozenset(COND)
 MAX_NOT_BRANCHES = 64  # anyOf branches one negation may produce
 MAX_IMPLIES_DEPTH = 12
 MAX_NOT_DEPTH = 40  # nested negations (a recursive schema would go on forever)
@@ -751,35 +751,3 @@ def one_of_branches(
             acc = comp.apply_not(acc, raw[j], f"{ptr}/oneOf/{j}")
         out.append((acc, bp))
     return out
-
-
-# -- if / then / else -----------------------------------------------------------------------
-def has_conditional(schema: dict) -> bool:
-    """Whether ``schema`` has if/then/else (dependentSchemas and schema-valued dependencies
-    are :mod:`radtrio.fsm.schema_dependencies`'s)."""
-    return not COND_KEYS.isdisjoint(schema)
-
-
-def if_then_else(comp: Any, schema: dict, ptr: str) -> Any:
-    """``schema`` without its conditional: ``if I then T else E`` becomes the anyOf of
-    ``rest and I and T`` and ``rest and NOT I and E`` (then/else without if constrain
-    nothing)."""
-    base = {k: v for k, v in schema.items() if k not in COND}
-    if "if" not in schema:
-        return base
-    part = {k: schema[k] for k in COND if k in schema}
-    return _conditional(comp, base, part, ptr)
-
-
-def _conditional(comp: Any, base: dict, part: dict, ptr: str) -> Any:
-    cond = part["if"]
-    yes = comp.merge(base, cond, f"{ptr}/if")
-    if yes is not False:
-        yes = comp.merge(yes, part.get("then", True), f"{ptr}/then")
-    no = comp.apply_not(base, cond, f"{ptr}/if")
-    if no is not False:
-        no = comp.merge(no, part.get("else", True), f"{ptr}/else")
-    branches = [b for b in (yes, no) if b is not False]
-    if not branches:
-        return False
-    return branches[0] if len(branches) == 1 else {"anyOf": branches}
