@@ -169,6 +169,30 @@ def _forced_tokens(cc, tok, canonical, plan, apply):
     return forced
 
 
+# -- the comparison engines' walks ----------------------------------------------------------
+def walk_accepts(ids, fill, allowed, advance, eos, valid, res) -> bool:
+    """One instance's canonical tokens through an engine: ``fill()`` computes the mask
+    (timed into ``res["mask_s"]`` for valid instances), ``allowed(t)`` reads a token's bit
+    from it, ``advance(t)`` takes the token; at the end EOS must be allowed. Counts a wrong
+    answer in ``res`` and returns whether the engine answered as ``valid`` says."""
+    good = True
+    for t in ids:
+        t0 = time.perf_counter()
+        fill()
+        if valid:
+            res["mask_s"].append(time.perf_counter() - t0)
+        if not allowed(t):
+            good = False
+            break
+        advance(t)
+    if good:
+        fill()
+        good = allowed(eos)
+    if good != valid:
+        res["accepts_invalid" if good else "rejects_valid"] += 1
+    return good == valid
+
+
 # -- llguidance -------------------------------------------------------------------------------
 def llguidance_rows(tok, emit):
     """Like :func:`radtrio_rows`, for llguidance."""
@@ -180,6 +204,9 @@ def llguidance_rows(tok, emit):
     vocab = len(tok)
     eos = tok.eos_token_id
     bitmask = lt.allocate_token_bitmask(1, vocab)
+
+    def allowed(t: int) -> bool:
+        return bool((int(bitmask[0, t >> 5]) >> (t & 31)) & 1)
 
     def row_pass(row, res):
         text = json.dumps(row["schema"])
@@ -204,25 +231,16 @@ def llguidance_rows(tok, emit):
         ok = True
         for compact, spaced, valid in instances(row, emit):
             for flex, s in ((False, compact), (True, spaced)):
-                grm, _ = matchers[flex]
-                m = llguidance.LLMatcher(lltok, grm)
-                ids = tok.encode(s, add_special_tokens=False)
-                good = True
-                for t in ids:
-                    t0 = time.perf_counter()
-                    lt.fill_next_token_bitmask(m, bitmask, 0)
-                    if valid:
-                        res["mask_s"].append(time.perf_counter() - t0)
-                    if not (int(bitmask[0, t >> 5]) >> (t & 31)) & 1:
-                        good = False
-                        break
-                    m.consume_token(t)
-                if good:
-                    lt.fill_next_token_bitmask(m, bitmask, 0)
-                    good = bool((int(bitmask[0, eos >> 5]) >> (eos & 31)) & 1)
-                if good != valid:
-                    ok = False
-                    res["accepts_invalid" if good else "rejects_valid"] += 1
+                m = llguidance.LLMatcher(lltok, matchers[flex][0])
+                ok &= walk_accepts(
+                    tok.encode(s, add_special_tokens=False),
+                    lambda m=m: lt.fill_next_token_bitmask(m, bitmask, 0),
+                    allowed,
+                    m.consume_token,
+                    eos,
+                    valid,
+                    res,
+                )
         res["passed"] += ok
 
     return row_pass
@@ -239,6 +257,9 @@ def xgrammar_rows(tok, emit):
     eos = tok.eos_token_id
     bitmask = xgr.allocate_token_bitmask(1, vocab)
 
+    def allowed(t: int) -> bool:
+        return bool((int(bitmask[0, t >> 5]) >> (t & 31)) & 1)
+
     def row_pass(row, res):
         text = json.dumps(row["schema"])
         t0 = time.perf_counter()
@@ -254,23 +275,15 @@ def xgrammar_rows(tok, emit):
         for compact, spaced, valid in instances(row, emit):
             for s in (compact, spaced):
                 m = xgr.GrammarMatcher(cg)
-                ids = tok.encode(s, add_special_tokens=False)
-                good = True
-                for t in ids:
-                    t0 = time.perf_counter()
-                    m.fill_next_token_bitmask(bitmask)
-                    if valid:
-                        res["mask_s"].append(time.perf_counter() - t0)
-                    if not (int(bitmask[0, t >> 5]) >> (t & 31)) & 1:
-                        good = False
-                        break
-                    m.accept_token(t)
-                if good:
-                    m.fill_next_token_bitmask(bitmask)
-                    good = bool((int(bitmask[0, eos >> 5]) >> (eos & 31)) & 1)
-                if good != valid:
-                    ok = False
-                    res["accepts_invalid" if good else "rejects_valid"] += 1
+                ok &= walk_accepts(
+                    tok.encode(s, add_special_tokens=False),
+                    lambda m=m: m.fill_next_token_bitmask(bitmask),
+                    allowed,
+                    m.accept_token,
+                    eos,
+                    valid,
+                    res,
+                )
         res["passed"] += ok
 
     return row_pass
@@ -303,8 +316,7 @@ def outlines_rows(tok, emit):
     words = np.zeros((len(tok) + 31) // 32, dtype=np.int32)
     ctx = multiprocessing.get_context("fork")
 
-    def allowed(guide, t: int) -> bool:
-        guide.write_mask_into(words.ctypes.data, words.size, 4)
+    def allowed(t: int) -> bool:
         return bool((int(words[t >> 5]) >> (t & 31)) & 1)
 
     def one_row(row, send) -> None:
@@ -323,20 +335,15 @@ def outlines_rows(tok, emit):
         for compact, spaced, valid in instances(row, emit):
             for s in (compact, spaced):
                 guide = outlines_core.Guide(index)
-                good = True
-                for t in tok.encode(s, add_special_tokens=False):
-                    t0 = time.perf_counter()
-                    step = allowed(guide, t)
-                    if valid:
-                        res["mask_s"].append(time.perf_counter() - t0)
-                    if not step:
-                        good = False
-                        break
-                    guide.advance(t, False)
-                good = good and allowed(guide, eos)
-                if good != valid:
-                    ok = False
-                    res["accepts_invalid" if good else "rejects_valid"] += 1
+                ok &= walk_accepts(
+                    tok.encode(s, add_special_tokens=False),
+                    lambda g=guide: g.write_mask_into(words.ctypes.data, words.size, 4),
+                    allowed,
+                    lambda t, g=guide: g.advance(t, False),
+                    eos,
+                    valid,
+                    res,
+                )
         res["passed"] = int(ok)
         send.send(res)
 
